@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/logweave/logweave/internal/admin"
+	"github.com/logweave/logweave/internal/config"
+	"github.com/logweave/logweave/internal/logging"
+)
+
+// commonFlags are the flags every role accepts.
+type commonFlags struct {
+	configPath string
+	logLevel   string
+	logFormat  string
+	adminAddr  string
+	brokers    string
+}
+
+func (f *commonFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.configPath, "c", os.Getenv("LOGWEAVE_CONFIG"), "configuration file (default $LOGWEAVE_CONFIG; none: defaults)")
+	fs.StringVar(&f.logLevel, "log-level", "", "log level: debug, info, warn, error (overrides log.level)")
+	fs.StringVar(&f.logFormat, "log-format", "", "log format: text, json (overrides log.format)")
+	fs.StringVar(&f.adminAddr, "admin", "", "admin server host:port for /metrics, /healthz, /readyz (overrides admin.listen)")
+	fs.StringVar(&f.brokers, "brokers", "", "comma-separated seed brokers (overrides kafka.brokers)")
+}
+
+// apply puts the flags that were set over the configuration.
+func (f *commonFlags) apply(c *config.Config) {
+	if f.logLevel != "" {
+		c.Log.Level = f.logLevel
+	}
+	if f.logFormat != "" {
+		c.Log.Format = f.logFormat
+	}
+	if f.adminAddr != "" {
+		c.Admin.Listen = f.adminAddr
+	}
+	if f.brokers != "" {
+		c.Kafka.Brokers = splitComma(f.brokers)
+	}
+}
+
+// process is what every role gets from the wiring: its configuration, a
+// logger, a metrics registry (never the global one) and readiness checks.
+type process struct {
+	role   string
+	cfg    config.Config
+	logger *slog.Logger
+	reg    *prometheus.Registry
+	ready  *admin.Readiness
+	stdout io.Writer
+}
+
+// runProcess loads the configuration, starts the admin server and runs fn
+// until it returns or a signal arrives. The first SIGINT/SIGTERM cancels
+// fn's context; fn then has cfg.ShutdownTimeout to return before the process
+// exits anyway; a second signal exits at once.
+func runProcess(role string, f *commonFlags, extra func(*config.Config), stdout, stderr io.Writer,
+	fn func(ctx context.Context, p *process) error,
+) int {
+	cfg, err := config.Load(f.configPath, os.Getenv, f.apply, extra)
+	if err != nil {
+		fmt.Fprintf(stderr, "logweave %s: invalid configuration:\n%s\n", role, indent(err.Error()))
+		return 2
+	}
+	logger, err := logging.New(cfg.Log, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "logweave %s: %v\n", role, err)
+		return 2
+	}
+	logger = logger.With("role", role)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	p := &process{role: role, cfg: cfg, logger: logger, reg: reg, ready: &admin.Readiness{}, stdout: stdout}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	var adminDone chan error
+	if cfg.Admin.Listen != "" {
+		srv, err := admin.Listen(cfg.Admin, reg, p.ready, logger)
+		if err != nil {
+			logger.Error("starting admin server", "err", err)
+			return 1
+		}
+		logger.Info("admin server listening", "addr", srv.Addr(), "endpoints", "/metrics /healthz /readyz")
+		adminDone = make(chan error, 1)
+		adminCtx, adminCancel := context.WithCancel(context.Background())
+		defer func() {
+			adminCancel()
+			if err := <-adminDone; err != nil {
+				logger.Error("admin server", "err", err)
+			}
+		}()
+		go func() { adminDone <- srv.Run(adminCtx) }()
+	}
+
+	done := make(chan error, 1)
+	go func() { done <- fn(ctx, p) }()
+	select {
+	case err = <-done:
+	case sig := <-sigs:
+		logger.Info("shutting down", "signal", sig.String(), "deadline", cfg.ShutdownTimeout)
+		cancel()
+		timer := time.NewTimer(cfg.ShutdownTimeout)
+		defer timer.Stop()
+		select {
+		case err = <-done:
+		case sig := <-sigs:
+			logger.Error("second signal, exiting without finishing shutdown", "signal", sig.String())
+			return 130
+		case <-timer.C:
+			logger.Error("shutdown deadline passed, exiting without finishing shutdown", "deadline", cfg.ShutdownTimeout)
+			return 1
+		}
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		logger.Error("exiting", "err", err)
+		return 1
+	}
+	logger.Info("stopped")
+	return 0
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
+}
+
+func splitComma(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}

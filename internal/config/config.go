@@ -1,0 +1,145 @@
+// Package config loads the one YAML file that configures every logweave
+// role. Precedence, lowest first: Default(), the file, LOGWEAVE_* environment
+// overrides, then command-line flags applied by cmd/logweave.
+//
+// The file may use ${VAR} and ${VAR:-default} in any value; $$ is a literal
+// dollar sign. Unknown keys are errors, and every error names the field.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/logweave/logweave/internal/admin"
+	"github.com/logweave/logweave/internal/kafka"
+	"github.com/logweave/logweave/internal/logging"
+)
+
+// Config is the whole logweave configuration file.
+type Config struct {
+	// Log configures the process logger.
+	Log logging.Config `yaml:"log"`
+	// Admin configures the /metrics, /healthz and /readyz server.
+	Admin admin.Config `yaml:"admin"`
+	// ShutdownTimeout bounds a graceful shutdown after SIGINT or SIGTERM;
+	// a second signal or the deadline exits at once. Default 30s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Kafka configures the brokers and topics.
+	Kafka kafka.Config `yaml:"kafka"`
+}
+
+// Default returns the configuration used for everything the file omits.
+func Default() Config {
+	return Config{
+		Log:             logging.Default(),
+		Admin:           admin.Default(),
+		ShutdownTimeout: 30 * time.Second,
+		Kafka:           kafka.Default(),
+	}
+}
+
+// Validate checks every section. The error joins one line per problem,
+// each starting with the full field path.
+func (c *Config) Validate() error {
+	var errs []error
+	errs = append(errs, prefix("log.", c.Log.Validate()))
+	errs = append(errs, prefix("admin.", c.Admin.Validate()))
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("shutdown_timeout: must be positive, e.g. 30s"))
+	}
+	errs = append(errs, prefix("kafka.", c.Kafka.Validate()))
+	return errors.Join(errs...)
+}
+
+// prefix puts p in front of every joined error of err.
+func prefix(p string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var out []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			out = append(out, prefix(p, e))
+		}
+		return errors.Join(out...)
+	}
+	return &prefixed{p: p, err: err}
+}
+
+type prefixed struct {
+	p   string
+	err error
+}
+
+func (e *prefixed) Error() string { return e.p + e.err.Error() }
+func (e *prefixed) Unwrap() error { return e.err }
+
+// Load reads path (empty for none), applies environment overrides from
+// getenv (os.Getenv when nil), then each apply function in order (command
+// line flags), and validates the result.
+func Load(path string, getenv func(string) string, apply ...func(*Config)) (Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	cfg := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("reading config: %w", err)
+		}
+		if err := Parse(b, &cfg, getenv); err != nil {
+			return cfg, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if err := applyOverrides(&cfg, getenv); err != nil {
+		return cfg, err
+	}
+	for _, fn := range apply {
+		if fn != nil {
+			fn(&cfg)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// Parse decodes YAML into cfg, which holds the defaults: keys the document
+// omits keep their value. Environment references are expanded with getenv.
+func Parse(b []byte, cfg *Config, getenv func(string) string) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return fmt.Errorf("parsing yaml: %w", err)
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil // empty file: all defaults
+	}
+	root := doc.Content[0]
+	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+		return nil
+	}
+	if err := check(root, typeOf(cfg), "", getenv); err != nil {
+		return err
+	}
+	if err := root.Decode(cfg); err != nil {
+		return fmt.Errorf("decoding: %w", err)
+	}
+	return nil
+}
+
+// Redacted returns the configuration as YAML with every secret field
+// (tagged `secret:"true"`) that is set replaced by "[redacted]".
+func (c Config) Redacted() string {
+	v := redact(c)
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		return "# marshalling config: " + err.Error()
+	}
+	return strings.TrimRight(string(b), "\n") + "\n"
+}

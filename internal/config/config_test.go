@@ -1,0 +1,256 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "logweave.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoad_ExampleFile(t *testing.T) {
+	cfg, err := Load("../../deploy/logweave.example.yaml", env(nil))
+	if err != nil {
+		t.Fatalf("example file: %v", err)
+	}
+	if got := cfg.Kafka.Brokers; len(got) != 1 || got[0] != "127.0.0.1:9092" {
+		t.Errorf("brokers = %v, want the ${KAFKA_BROKER:-...} default", got)
+	}
+	if cfg.Log.Format != "json" || cfg.ShutdownTimeout != 30*time.Second || cfg.Kafka.DialTimeout != 10*time.Second {
+		t.Errorf("log/shutdown/dial = %+v %v %v", cfg.Log, cfg.ShutdownTimeout, cfg.Kafka.DialTimeout)
+	}
+	if cfg.Kafka.Topics.Raw.Configs["retention.ms"] != "604800000" || cfg.Kafka.Topics.DLQ.Partitions != 3 {
+		t.Errorf("topics = %+v", cfg.Kafka.Topics)
+	}
+	// The example documents the defaults: apart from values it sets on
+	// purpose, loading it must equal loading nothing.
+	def := Default()
+	def.Kafka.Brokers = cfg.Kafka.Brokers
+	def.Log.Format = "json"
+	def.Kafka.Topics.Raw.Configs = cfg.Kafka.Topics.Raw.Configs
+	def.Kafka.Topics.Enriched.Configs = cfg.Kafka.Topics.Enriched.Configs
+	def.Kafka.Topics.DLQ.Configs = cfg.Kafka.Topics.DLQ.Configs
+	if got, want := cfg.Redacted(), def.Redacted(); got != want {
+		t.Errorf("example differs from the defaults:\n--- example\n%s--- defaults\n%s", got, want)
+	}
+}
+
+func TestLoad_EnvExpansion(t *testing.T) {
+	p := writeFile(t, `
+kafka:
+  brokers: ["${B1}", "${B2:-127.0.0.1:9093}"]
+  client_id: judge-$${literal}
+  sasl: {mechanism: PLAIN, username: "${USER}", password: "${PW}"}
+  topics:
+    raw:
+      partitions: ${PARTS}
+    enriched:
+      partitions: ${PARTS}
+shutdown_timeout: ${GRACE:-5s}
+`)
+	cfg, err := Load(p, env(map[string]string{"B1": "k1:9092", "USER": "judge", "PW": "pa$$word", "PARTS": "24"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cfg.Kafka.Brokers, ",") != "k1:9092,127.0.0.1:9093" {
+		t.Errorf("brokers = %v", cfg.Kafka.Brokers)
+	}
+	if cfg.Kafka.ClientID != "judge-${literal}" {
+		t.Errorf("client_id = %q, want $$ to be a literal $", cfg.Kafka.ClientID)
+	}
+	if cfg.Kafka.SASL.Password != "pa$$word" {
+		t.Errorf("password = %q: expanded values must not be expanded again", cfg.Kafka.SASL.Password)
+	}
+	if cfg.Kafka.Topics.Raw.Partitions != 24 || cfg.Kafka.Topics.Enriched.Partitions != 24 {
+		t.Errorf("partitions from env = %d/%d", cfg.Kafka.Topics.Raw.Partitions, cfg.Kafka.Topics.Enriched.Partitions)
+	}
+	if cfg.ShutdownTimeout != 5*time.Second {
+		t.Errorf("shutdown_timeout = %v", cfg.ShutdownTimeout)
+	}
+}
+
+func TestLoad_Overrides(t *testing.T) {
+	p := writeFile(t, "kafka: {brokers: [file:9092]}\nlog: {level: info}\n")
+	cfg, err := Load(p, env(map[string]string{
+		"LOGWEAVE_KAFKA_BROKERS": "a:9092, b:9092", "LOGWEAVE_LOG_LEVEL": "debug",
+		"LOGWEAVE_KAFKA_TLS_ENABLED": "true", "LOGWEAVE_ADMIN_LISTEN": "127.0.0.1:0",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cfg.Kafka.Brokers, ",") != "a:9092,b:9092" || cfg.Log.Level != "debug" || !cfg.Kafka.TLS.Enabled || cfg.Admin.Listen != "127.0.0.1:0" {
+		t.Errorf("overrides not applied: %+v", cfg)
+	}
+	_, err = Load(p, env(map[string]string{"LOGWEAVE_KAFKA_TLS_ENABLED": "yes please"}))
+	if err == nil || err.Error() != `LOGWEAVE_KAFKA_TLS_ENABLED: "yes please" is not a boolean: use true or false` {
+		t.Errorf("bad override: %v", err)
+	}
+}
+
+func TestLoad_Errors(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		env  map[string]string
+		want string // the whole error after the file name
+	}{
+		{
+			name: "no brokers",
+			yaml: "kafka: {client_id: x}\n",
+			want: "kafka.brokers: at least one broker required (host:port)",
+		},
+		{
+			name: "empty file needs brokers too",
+			yaml: "",
+			want: "kafka.brokers: at least one broker required (host:port)",
+		},
+		{
+			name: "bad broker",
+			yaml: "kafka: {brokers: [localhost]}\n",
+			want: `kafka.brokers[0]: "localhost" is not host:port`,
+		},
+		{
+			name: "empty client id",
+			yaml: "kafka: {brokers: [k:9092], client_id: ''}\n",
+			want: "kafka.client_id: must not be empty",
+		},
+		{
+			name: "sasl username missing",
+			yaml: "kafka: {brokers: [k:9092], sasl: {mechanism: SCRAM-SHA-512, password: p}}\n",
+			want: "kafka.sasl.username: required with mechanism SCRAM-SHA-512",
+		},
+		{
+			name: "sasl password missing",
+			yaml: "kafka: {brokers: [k:9092], sasl: {mechanism: PLAIN, username: u}}\n",
+			want: "kafka.sasl.password: required with mechanism PLAIN (or set sasl.password_file)",
+		},
+		{
+			name: "sasl mechanism unknown",
+			yaml: "kafka: {brokers: [k:9092], sasl: {mechanism: GSSAPI, username: u, password: p}}\n",
+			want: `kafka.sasl.mechanism: "GSSAPI" is not supported (allowed: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)`,
+		},
+		{
+			name: "tls cert without key",
+			yaml: "kafka: {brokers: [k:9092], tls: {cert_file: /dev/null}}\n",
+			want: "kafka.tls: cert_file and key_file must be set together",
+		},
+		{
+			name: "topic name missing",
+			yaml: "kafka: {brokers: [k:9092], topics: {raw: {name: ''}}}\n",
+			want: "kafka.topics.raw.name: required",
+		},
+		{
+			name: "topic name invalid",
+			yaml: "kafka: {brokers: [k:9092], topics: {dlq: {name: 'dead letters'}}}\n",
+			want: `kafka.topics.dlq.name: "dead letters" has ' '; allowed are ASCII letters, digits, '.', '_' and '-'`,
+		},
+		{
+			name: "partitions differ",
+			yaml: "kafka: {brokers: [k:9092], topics: {raw: {partitions: 6}}}\n",
+			want: "kafka.topics.enriched.partitions: must equal topics.raw.partitions (6): the enricher writes raw partition p to enriched partition p",
+		},
+		{
+			name: "unknown key",
+			yaml: "kafka:\n  brokers: [k:9092]\n  topics:\n    partitons: 3\n",
+			want: "kafka.topics.partitons: unknown key (line 4); allowed keys under kafka.topics: bootstrap, dlq, enriched, raw, replication_factor",
+		},
+		{
+			name: "unknown top-level key",
+			yaml: "kafak: {}\n",
+			want: "kafak: unknown key (line 1); allowed keys: admin, kafka, log, shutdown_timeout",
+		},
+		{
+			name: "bad duration",
+			yaml: "shutdown_timeout: ten seconds\nkafka: {brokers: [k:9092]}\n",
+			want: `shutdown_timeout: invalid duration "ten seconds" (line 1): use a number with a unit, e.g. 500ms, 30s, 5m, 1h`,
+		},
+		{
+			name: "duration without unit",
+			yaml: "kafka: {brokers: [k:9092], dial_timeout: 10}\n",
+			want: `kafka.dial_timeout: invalid duration "10" (line 1): use a number with a unit, e.g. 500ms, 30s, 5m, 1h`,
+		},
+		{
+			name: "negative duration",
+			yaml: "shutdown_timeout: -1s\nkafka: {brokers: [k:9092]}\n",
+			want: "shutdown_timeout: must be positive, e.g. 30s",
+		},
+		{
+			name: "not an integer",
+			yaml: "kafka: {brokers: [k:9092], topics: {raw: {partitions: twelve}}}\n",
+			want: `kafka.topics.raw.partitions: "twelve" is not an integer that fits in 32 bits (line 1)`,
+		},
+		{
+			name: "not a boolean",
+			yaml: "kafka: {brokers: [k:9092], tls: {enabled: maybe}}\n",
+			want: `kafka.tls.enabled: "maybe" is not a boolean (line 1): use true or false`,
+		},
+		{
+			name: "list expected",
+			yaml: "kafka: {brokers: k:9092}\n",
+			want: "kafka.brokers: expected a list (line 1)",
+		},
+		{
+			name: "env var unset",
+			yaml: "kafka: {brokers: ['${KAFKA}']}\n",
+			want: "kafka.brokers[0]: environment variable KAFKA is not set (line 1); use ${KAFKA:-default} for a default",
+		},
+		{
+			name: "bad level and format, all reported",
+			yaml: "log: {level: loud, format: xml}\nkafka: {brokers: [k:9092]}\n",
+			want: "log.level: \"loud\" is not allowed (allowed: debug, info, warn, error)\nlog.format: \"xml\" is not allowed (allowed: text, json)",
+		},
+		{
+			name: "bad yaml",
+			yaml: "kafka: [\n",
+			want: "parsing yaml: yaml: line 1: did not find expected node content",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := writeFile(t, tt.yaml)
+			_, err := Load(p, env(tt.env))
+			if err == nil {
+				t.Fatalf("no error, want %q", tt.want)
+			}
+			got := strings.TrimPrefix(err.Error(), p+": ")
+			if got != tt.want {
+				t.Errorf("error:\n got: %s\nwant: %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRedacted_HidesSecrets(t *testing.T) {
+	p := writeFile(t, "kafka: {brokers: [k:9092], sasl: {mechanism: PLAIN, username: judge, password: hunter2}}\n")
+	cfg, err := Load(p, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := cfg.Redacted()
+	if strings.Contains(out, "hunter2") {
+		t.Fatalf("password printed:\n%s", out)
+	}
+	if !strings.Contains(out, "password: '[redacted]'") || !strings.Contains(out, "username: judge") {
+		t.Errorf("redacted output:\n%s", out)
+	}
+	if cfg.Kafka.SASL.Password != "hunter2" {
+		t.Errorf("Redacted modified the config")
+	}
+	// An unset secret prints as empty, so users can see it is missing.
+	if d := Default(); !strings.Contains(d.Redacted(), `password: ""`) {
+		t.Errorf("empty secret not shown as empty:\n%s", d.Redacted())
+	}
+}

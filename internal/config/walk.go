@@ -1,0 +1,229 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+func typeOf(v any) reflect.Type { return reflect.TypeOf(v).Elem() }
+
+// check walks the document against the Go type it will be decoded into. It
+// expands environment references in scalar values, rejects unknown keys and
+// checks scalar types, so that every error carries the full field path
+// rather than yaml's "cannot unmarshal" with a line number only.
+func check(n *yaml.Node, t reflect.Type, path string, getenv func(string) string) error {
+	if n.Kind == yaml.AliasNode {
+		return check(n.Alias, t, path, getenv)
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil // explicit null keeps the default
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		return checkStruct(n, t, path, getenv)
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			return fmt.Errorf("%s: expected a mapping (line %d)", path, n.Line)
+		}
+		var errs []error
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			errs = append(errs, check(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value), getenv))
+		}
+		return errors.Join(errs...)
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			return fmt.Errorf("%s: expected a list (line %d)", path, n.Line)
+		}
+		var errs []error
+		for i, c := range n.Content {
+			errs = append(errs, check(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), getenv))
+		}
+		return errors.Join(errs...)
+	case reflect.Pointer:
+		return check(n, t.Elem(), path, getenv)
+	}
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("%s: expected a single value, not a %s (line %d)", path, kindName(n.Kind), n.Line)
+	}
+	if err := expandNode(n, path, getenv); err != nil {
+		return err
+	}
+	return checkScalar(n, t, path)
+}
+
+func checkStruct(n *yaml.Node, t reflect.Type, path string, getenv func(string) string) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("%s: expected a mapping (line %d)", orRoot(path), n.Line)
+	}
+	fields := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" || name == "-" || !f.IsExported() {
+			continue
+		}
+		fields[name] = f.Type
+	}
+	var errs []error
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		ft, ok := fields[k.Value]
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("%s: unknown key (line %d); allowed keys%s: %s",
+				join(path, k.Value), k.Line, under(path), strings.Join(sortedKeys(fields), ", ")))
+		case seen[k.Value]:
+			errs = append(errs, fmt.Errorf("%s: set twice (line %d)", join(path, k.Value), k.Line))
+		default:
+			seen[k.Value] = true
+			errs = append(errs, check(n.Content[i+1], ft, join(path, k.Value), getenv))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func checkScalar(n *yaml.Node, t reflect.Type, path string) error {
+	v := n.Value
+	switch {
+	case t == durationType:
+		d, err := time.ParseDuration(v)
+		if err != nil || (n.Tag == "!!int" && v != "0") {
+			return fmt.Errorf("%s: invalid duration %q (line %d): use a number with a unit, e.g. 500ms, 30s, 5m, 1h", path, v, n.Line)
+		}
+		// Hand yaml a canonical form it decodes the same way.
+		n.Value, n.Tag, n.Style = d.String(), "!!str", 0
+	case t.Kind() == reflect.Bool:
+		if _, err := strconv.ParseBool(v); err != nil {
+			return fmt.Errorf("%s: %q is not a boolean (line %d): use true or false", path, v, n.Line)
+		}
+		n.Tag = "!!bool"
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Int64:
+		if _, err := strconv.ParseInt(v, 10, t.Bits()); err != nil {
+			return fmt.Errorf("%s: %q is not an integer that fits in %d bits (line %d)", path, v, t.Bits(), n.Line)
+		}
+		n.Tag = "!!int"
+	case t.Kind() >= reflect.Uint && t.Kind() <= reflect.Uint64:
+		if _, err := strconv.ParseUint(v, 10, t.Bits()); err != nil {
+			return fmt.Errorf("%s: %q is not a non-negative integer that fits in %d bits (line %d)", path, v, t.Bits(), n.Line)
+		}
+		n.Tag = "!!int"
+	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
+		if _, err := strconv.ParseFloat(v, t.Bits()); err != nil {
+			return fmt.Errorf("%s: %q is not a number (line %d)", path, v, n.Line)
+		}
+		n.Tag = "!!float"
+	case t.Kind() == reflect.String:
+		// Any scalar is a fine string; "yes" or 8080 must not turn into
+		// a bool or an int on the way.
+		n.Tag = "!!str"
+	}
+	return nil
+}
+
+// expandNode expands ${VAR}, ${VAR:-default} and $$ in a scalar value.
+func expandNode(n *yaml.Node, path string, getenv func(string) string) error {
+	if !strings.Contains(n.Value, "$") {
+		return nil
+	}
+	var b strings.Builder
+	s := n.Value
+	for {
+		i := strings.IndexByte(s, '$')
+		if i < 0 {
+			b.WriteString(s)
+			break
+		}
+		b.WriteString(s[:i])
+		s = s[i:]
+		switch {
+		case strings.HasPrefix(s, "$$"):
+			b.WriteByte('$')
+			s = s[2:]
+		case strings.HasPrefix(s, "${"):
+			end := strings.IndexByte(s, '}')
+			if end < 0 {
+				return fmt.Errorf("%s: unterminated ${ in %q (line %d)", path, n.Value, n.Line)
+			}
+			name, def, hasDef := strings.Cut(s[2:end], ":-")
+			if !validEnvName(name) {
+				return fmt.Errorf("%s: %q is not an environment variable name (line %d)", path, name, n.Line)
+			}
+			val := getenv(name)
+			if val == "" {
+				if !hasDef {
+					return fmt.Errorf("%s: environment variable %s is not set (line %d); use ${%s:-default} for a default", path, name, n.Line, name)
+				}
+				val = def
+			}
+			b.WriteString(val)
+			s = s[end+1:]
+		default:
+			b.WriteByte('$')
+			s = s[1:]
+		}
+	}
+	n.Value = b.String()
+	return nil
+}
+
+func validEnvName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func orRoot(path string) string {
+	if path == "" {
+		return "config"
+	}
+	return path
+}
+
+func under(path string) string {
+	if path == "" {
+		return ""
+	}
+	return " under " + path
+}
+
+func sortedKeys(m map[string]reflect.Type) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func kindName(k yaml.Kind) string {
+	switch k {
+	case yaml.MappingNode:
+		return "mapping"
+	case yaml.SequenceNode:
+		return "list"
+	}
+	return "value"
+}
