@@ -19,6 +19,7 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"broker":  {"run an embedded single-node Kafka (kfake) on 127.0.0.1", runBroker},
+		"ingest":  {"receive OTLP/HTTP and NDJSON and produce to logweave.raw", runIngest},
 		"config":  {"check a configuration file or list the LOGWEAVE_* overrides", runConfig},
 		"version": {"print the version", runVersion},
 	}

@@ -167,4 +167,3 @@ func TestConfigCheck_RedactsAndReports(t *testing.T) {
 		}
 	}
 }
-

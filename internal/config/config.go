@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/logweave/logweave/ingest"
 	"github.com/logweave/logweave/internal/admin"
 	"github.com/logweave/logweave/internal/kafka"
 	"github.com/logweave/logweave/internal/logging"
@@ -31,6 +32,8 @@ type Config struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// Kafka configures the brokers and topics.
 	Kafka kafka.Config `yaml:"kafka"`
+	// Ingest configures the OTLP/HTTP and NDJSON receiver.
+	Ingest ingest.Config `yaml:"ingest"`
 }
 
 // Default returns the configuration used for everything the file omits.
@@ -40,6 +43,7 @@ func Default() Config {
 		Admin:           admin.Default(),
 		ShutdownTimeout: 30 * time.Second,
 		Kafka:           kafka.Default(),
+		Ingest:          ingest.Default(),
 	}
 }
 
@@ -53,6 +57,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("shutdown_timeout: must be positive, e.g. 30s"))
 	}
 	errs = append(errs, prefix("kafka.", c.Kafka.Validate()))
+	errs = append(errs, prefix("ingest.", c.Ingest.Validate()))
 	return errors.Join(errs...)
 }
 

@@ -170,7 +170,7 @@ func TestLoad_Errors(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			yaml: "kafak: {}\n",
-			want: "kafak: unknown key (line 1); allowed keys: admin, kafka, log, shutdown_timeout",
+			want: "kafak: unknown key (line 1); allowed keys: admin, ingest, kafka, log, shutdown_timeout",
 		},
 		{
 			name: "bad duration",

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/logweave/logweave/ingest"
+	"github.com/logweave/logweave/internal/config"
+	"github.com/logweave/logweave/internal/kafka"
+)
+
+func runIngest(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("logweave ingest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		common commonFlags
+		listen string
+	)
+	common.register(fs)
+	fs.StringVar(&listen, "listen", "", "HTTP address for OTLP/HTTP and NDJSON (overrides ingest.listen, default 127.0.0.1:4318)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: logweave ingest [flags]\n\nReceives OTLP/HTTP (/v1/logs, /v1/traces) and NDJSON (/v1/ndjson) and produces to logweave.raw.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	extra := func(c *config.Config) {
+		if listen != "" {
+			c.Ingest.Listen = listen
+		}
+	}
+	return runProcess("ingest", &common, extra, stdout, stderr, func(ctx context.Context, p *process) error {
+		cl, err := newKafkaClient(p, "ingest", ingest.ProducerOptions(p.cfg.Ingest)...)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		if err := bootstrapTopics(ctx, p, cl); err != nil {
+			return err
+		}
+		ln, err := net.Listen("tcp", p.cfg.Ingest.Listen)
+		if err != nil {
+			return fmt.Errorf("listening on ingest.listen %s: %w", p.cfg.Ingest.Listen, err)
+		}
+		return serveIngest(ctx, p, cl, ln)
+	})
+}
+
+// serveIngest runs the receiver on ln until ctx is done, then drains:
+// stop accepting, let in-flight requests get their acknowledgements, flush.
+func serveIngest(ctx context.Context, p *process, cl *kgo.Client, ln net.Listener) error {
+	srv, err := ingest.New(p.cfg.Ingest, p.cfg.Kafka.Topics.Raw.Name, cl, ingest.Deps{Logger: p.logger, Registerer: p.reg})
+	if err != nil {
+		return err
+	}
+	p.ready.Set("kafka", pingCheck(cl))
+	p.logger.Info("ingest listening", "addr", ln.Addr().String(), "endpoints", "/v1/logs /v1/traces /v1/ndjson", "topic", p.cfg.Kafka.Topics.Raw.Name)
+	fmt.Fprintf(p.stdout, "ingest listening on http://%s\n", ln.Addr())
+	err = srv.Serve(ctx, ln, p.cfg.ShutdownTimeout)
+	fctx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
+	defer cancel()
+	if ferr := cl.Flush(fctx); ferr != nil {
+		p.logger.Warn("flushing producer at shutdown", "err", ferr)
+	}
+	return err
+}
+
+// newKafkaClient builds a client from the shared Kafka options plus the
+// role's own, with the role in the client id.
+func newKafkaClient(p *process, role string, extra ...kgo.Opt) (*kgo.Client, error) {
+	opts, err := kafka.Options(p.cfg.Kafka)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, kgo.ClientID(p.cfg.Kafka.ClientID+"-"+role))
+	opts = append(opts, extra...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("creating kafka client: %w", err)
+	}
+	return cl, nil
+}
+
+// bootstrapTopics creates or checks the logweave topics when configured to.
+func bootstrapTopics(ctx context.Context, p *process, cl *kgo.Client) error {
+	t := p.cfg.Kafka.Topics
+	if !t.Bootstrap {
+		return nil
+	}
+	bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	states, err := kafka.EnsureTopics(bctx, kadm.NewClient(cl), t.ReplicationFactor, t.Specs())
+	for _, s := range states {
+		if s.Created {
+			p.logger.Info("created topic", "topic", s.Topic, "partitions", s.Partitions)
+		} else if s.Mismatch != nil {
+			p.logger.Warn("topic partition count differs from config", "topic", s.Topic, "partitions", s.Partitions, "configured", s.Mismatch.Want)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("bootstrapping topics: %w", err)
+	}
+	return nil
+}
+
+// pingCheck is a readiness check that the brokers answer.
+func pingCheck(cl *kgo.Client) func() error {
+	return func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := cl.Ping(ctx); err != nil {
+			return fmt.Errorf("kafka unreachable: %w", err)
+		}
+		return nil
+	}
+}

@@ -1,0 +1,183 @@
+package ingest
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+
+	v1 "github.com/logweave/logweave/schemas/logweave/v1"
+)
+
+// fromOTLPValue converts an OTLP attribute value, keeping its type.
+func fromOTLPValue(a *commonpb.AnyValue) *v1.AnyValue {
+	if a == nil {
+		return nil
+	}
+	switch x := a.Value.(type) {
+	case *commonpb.AnyValue_StringValue:
+		return strValue(x.StringValue)
+	case *commonpb.AnyValue_BoolValue:
+		return &v1.AnyValue{Value: &v1.AnyValue_BoolValue{BoolValue: x.BoolValue}}
+	case *commonpb.AnyValue_IntValue:
+		return &v1.AnyValue{Value: &v1.AnyValue_IntValue{IntValue: x.IntValue}}
+	case *commonpb.AnyValue_DoubleValue:
+		return &v1.AnyValue{Value: &v1.AnyValue_DoubleValue{DoubleValue: x.DoubleValue}}
+	case *commonpb.AnyValue_BytesValue:
+		return &v1.AnyValue{Value: &v1.AnyValue_BytesValue{BytesValue: x.BytesValue}}
+	case *commonpb.AnyValue_ArrayValue:
+		arr := &v1.ArrayValue{Values: make([]*v1.AnyValue, 0, len(x.ArrayValue.GetValues()))}
+		for _, v := range x.ArrayValue.GetValues() {
+			arr.Values = append(arr.Values, fromOTLPValue(v))
+		}
+		return &v1.AnyValue{Value: &v1.AnyValue_ArrayValue{ArrayValue: arr}}
+	case *commonpb.AnyValue_KvlistValue:
+		kv := &v1.KeyValueList{Values: fromOTLPAttrs(x.KvlistValue.GetValues())}
+		return &v1.AnyValue{Value: &v1.AnyValue_KvlistValue{KvlistValue: kv}}
+	}
+	return nil
+}
+
+func fromOTLPAttrs(in []*commonpb.KeyValue) []*v1.KeyValue {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]*v1.KeyValue, 0, len(in))
+	for _, kv := range in {
+		out = append(out, &v1.KeyValue{Key: kv.GetKey(), Value: fromOTLPValue(kv.GetValue())})
+	}
+	return out
+}
+
+func strValue(s string) *v1.AnyValue {
+	return &v1.AnyValue{Value: &v1.AnyValue_StringValue{StringValue: s}}
+}
+
+// valueString renders a value as text: strings as they are, numbers and
+// bools in their usual form, composites as JSON. It is used for the log body
+// and for submission fields given as non-strings.
+func valueString(v *v1.AnyValue) string {
+	switch x := v.GetValue().(type) {
+	case *v1.AnyValue_StringValue:
+		return x.StringValue
+	case *v1.AnyValue_IntValue:
+		return strconv.FormatInt(x.IntValue, 10)
+	case *v1.AnyValue_DoubleValue:
+		return strconv.FormatFloat(x.DoubleValue, 'g', -1, 64)
+	case *v1.AnyValue_BoolValue:
+		return strconv.FormatBool(x.BoolValue)
+	case nil:
+		return ""
+	}
+	b, _ := json.Marshal(plain(v))
+	return string(b)
+}
+
+// plain converts a value to Go values for JSON rendering.
+func plain(v *v1.AnyValue) any {
+	switch x := v.GetValue().(type) {
+	case *v1.AnyValue_StringValue:
+		return x.StringValue
+	case *v1.AnyValue_IntValue:
+		return x.IntValue
+	case *v1.AnyValue_DoubleValue:
+		return x.DoubleValue
+	case *v1.AnyValue_BoolValue:
+		return x.BoolValue
+	case *v1.AnyValue_BytesValue:
+		return x.BytesValue
+	case *v1.AnyValue_ArrayValue:
+		out := make([]any, 0, len(x.ArrayValue.GetValues()))
+		for _, e := range x.ArrayValue.GetValues() {
+			out = append(out, plain(e))
+		}
+		return out
+	case *v1.AnyValue_KvlistValue:
+		out := make(map[string]any, len(x.KvlistValue.GetValues()))
+		for _, kv := range x.KvlistValue.GetValues() {
+			out[kv.GetKey()] = plain(kv.GetValue())
+		}
+		return out
+	}
+	return nil
+}
+
+// take removes the first attribute whose key is in keys and returns its
+// value. Keys are tried in order; the attribute list keeps its order.
+func take(attrs *[]*v1.KeyValue, keys []string) (*v1.AnyValue, bool) {
+	for _, k := range keys {
+		for i, kv := range *attrs {
+			if kv.GetKey() == k {
+				*attrs = append((*attrs)[:i:i], (*attrs)[i+1:]...)
+				return kv.GetValue(), true
+			}
+		}
+	}
+	return nil, false
+}
+
+// takeString is take for a value wanted as text.
+func takeString(attrs *[]*v1.KeyValue, keys []string) string {
+	v, ok := take(attrs, keys)
+	if !ok {
+		return ""
+	}
+	return valueString(v)
+}
+
+// parseStage maps a stage name to the enum; unknown names are unspecified.
+func parseStage(s string) v1.Stage {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "compile", "build":
+		return v1.Stage_STAGE_COMPILE
+	case "judge", "run", "test":
+		return v1.Stage_STAGE_JUDGE
+	case "score":
+		return v1.Stage_STAGE_SCORE
+	case "feedback":
+		return v1.Stage_STAGE_FEEDBACK
+	}
+	return v1.Stage_STAGE_UNSPECIFIED
+}
+
+func parseLogType(s string) v1.LogType {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "app", "application", "":
+		return v1.LogType_LOG_TYPE_APP
+	case "audit":
+		return v1.LogType_LOG_TYPE_AUDIT
+	case "event", "k8s_event", "events":
+		return v1.LogType_LOG_TYPE_EVENT
+	}
+	return v1.LogType_LOG_TYPE_APP
+}
+
+// severityFromText maps common level spellings (OpenTelemetry, zap,
+// zerolog, slog, syslog) to the OpenTelemetry severity numbers.
+func severityFromText(s string) v1.SeverityNumber {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "trace", "trc":
+		return v1.SeverityNumber_SEVERITY_NUMBER_TRACE
+	case "debug", "dbg", "d":
+		return v1.SeverityNumber_SEVERITY_NUMBER_DEBUG
+	case "info", "inf", "information", "informational", "notice", "i":
+		return v1.SeverityNumber_SEVERITY_NUMBER_INFO
+	case "warn", "warning", "wrn", "w":
+		return v1.SeverityNumber_SEVERITY_NUMBER_WARN
+	case "error", "err", "erro", "e":
+		return v1.SeverityNumber_SEVERITY_NUMBER_ERROR
+	case "fatal", "ftl", "critical", "crit", "panic", "dpanic", "alert", "emerg", "emergency", "f":
+		return v1.SeverityNumber_SEVERITY_NUMBER_FATAL
+	}
+	return v1.SeverityNumber_SEVERITY_NUMBER_UNSPECIFIED
+}
+
+// severityFromNumber keeps OpenTelemetry severity numbers (1-24); anything
+// else is unspecified.
+func severityFromNumber(n int64) v1.SeverityNumber {
+	if n >= 1 && n <= 24 {
+		return v1.SeverityNumber(n)
+	}
+	return v1.SeverityNumber_SEVERITY_NUMBER_UNSPECIFIED
+}

@@ -1,0 +1,199 @@
+package ingest
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+	"strconv"
+
+	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	statuspb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	v1 "github.com/logweave/logweave/schemas/logweave/v1"
+)
+
+// gRPC status codes used in google.rpc.Status error bodies, as the OTLP/HTTP
+// specification asks.
+const (
+	codeInvalidArgument   = 3
+	codeResourceExhausted = 8
+	codeUnimplemented     = 12
+	codeUnavailable       = 14
+	codeUnauthenticated   = 16
+)
+
+func (s *Server) handleLogs(w http.ResponseWriter, r *request) int {
+	var req collogspb.ExportLogsServiceRequest
+	if err := decodeOTLP(r.body, r.json, &req); err != nil {
+		return s.fail(w, endpointLogs, r.json, errorf(http.StatusBadRequest, "malformed OTLP logs request: %v", err))
+	}
+	total := 0
+	for _, rl := range req.GetResourceLogs() {
+		for _, sl := range rl.GetScopeLogs() {
+			total += len(sl.GetLogRecords())
+		}
+	}
+	envs, pos, rejs := s.logsToEnvelopes(&req, uint64(s.now().UnixNano()))
+	return s.finishOTLP(w, endpointLogs, r, total, envs, pos, rejs, func(n int64, msg string) proto.Message {
+		resp := &collogspb.ExportLogsServiceResponse{}
+		if n > 0 {
+			resp.PartialSuccess = &collogspb.ExportLogsPartialSuccess{RejectedLogRecords: n, ErrorMessage: msg}
+		}
+		return resp
+	})
+}
+
+func (s *Server) handleTraces(w http.ResponseWriter, r *request) int {
+	var req coltracepb.ExportTraceServiceRequest
+	if err := decodeOTLP(r.body, r.json, &req); err != nil {
+		return s.fail(w, endpointTraces, r.json, errorf(http.StatusBadRequest, "malformed OTLP traces request: %v", err))
+	}
+	total := 0
+	for _, rs := range req.GetResourceSpans() {
+		for _, ss := range rs.GetScopeSpans() {
+			total += len(ss.GetSpans())
+		}
+	}
+	envs, pos, rejs := s.tracesToEnvelopes(&req)
+	return s.finishOTLP(w, endpointTraces, r, total, envs, pos, rejs, func(n int64, msg string) proto.Message {
+		resp := &coltracepb.ExportTraceServiceResponse{}
+		if n > 0 {
+			resp.PartialSuccess = &coltracepb.ExportTracePartialSuccess{RejectedSpans: n, ErrorMessage: msg}
+		}
+		return resp
+	})
+}
+
+// finishOTLP enforces the request limits, produces, and writes the OTLP
+// response, with partial success when some records were rejected.
+func (s *Server) finishOTLP(w http.ResponseWriter, endpoint string, r *request, total int, envs []*v1.Envelope, pos []int, rejs []rejection,
+	response func(rejected int64, msg string) proto.Message,
+) int {
+	s.m.received.WithLabelValues(endpoint).Add(float64(total))
+	if total > s.cfg.MaxRecordsPerRequest {
+		s.m.rejected.WithLabelValues(endpoint, "too_many_records").Add(float64(total))
+		return s.fail(w, endpoint, r.json, errorf(http.StatusRequestEntityTooLarge,
+			"request has %d records, more than max_records_per_request %d: split the batch", total, s.cfg.MaxRecordsPerRequest))
+	}
+	recs, rejs := s.prepare(envs, pos, rejs)
+	if herr := s.produce(recs); herr != nil {
+		s.countRejections(endpoint, rejs)
+		s.m.rejected.WithLabelValues(endpoint, "unavailable").Add(float64(len(recs)))
+		return s.fail(w, endpoint, r.json, herr)
+	}
+	s.countRejections(endpoint, rejs)
+	s.m.accepted.WithLabelValues(endpoint).Add(float64(len(recs)))
+	singular, plural := "log record", "log records"
+	if endpoint == endpointTraces {
+		singular, plural = "span", "spans"
+	}
+	msg := ""
+	if len(rejs) > 0 {
+		msg = rejectionSummary(rejs, singular, plural)
+	}
+	s.writeProto(w, http.StatusOK, r.json, response(int64(len(rejs)), msg))
+	return http.StatusOK
+}
+
+// ndjsonResponse is the body of every /v1/ndjson answer.
+type ndjsonResponse struct {
+	Accepted int            `json:"accepted"`
+	Rejected []ndjsonReject `json:"rejected,omitempty"`
+	Error    string         `json:"error,omitempty"`
+}
+
+type ndjsonReject struct {
+	Line   int    `json:"line"`
+	Reason string `json:"reason"`
+	Error  string `json:"error"`
+}
+
+func (s *Server) handleNDJSON(w http.ResponseWriter, r *request) int {
+	envs, lines, rejs := s.parseNDJSON(r.body, uint64(s.now().UnixNano()))
+	total := len(envs) + len(rejs)
+	s.m.received.WithLabelValues(endpointNDJSON).Add(float64(total))
+	if total > s.cfg.MaxRecordsPerRequest {
+		s.m.rejected.WithLabelValues(endpointNDJSON, "too_many_records").Add(float64(total))
+		return s.fail(w, endpointNDJSON, true, errorf(http.StatusRequestEntityTooLarge,
+			"request has %d lines, more than max_records_per_request %d: split the batch", total, s.cfg.MaxRecordsPerRequest))
+	}
+	recs, rejs := s.prepare(envs, lines, rejs)
+	sort.SliceStable(rejs, func(i, j int) bool { return rejs[i].index < rejs[j].index })
+	if herr := s.produce(recs); herr != nil {
+		s.countRejections(endpointNDJSON, rejs)
+		s.m.rejected.WithLabelValues(endpointNDJSON, "unavailable").Add(float64(len(recs)))
+		return s.fail(w, endpointNDJSON, true, herr)
+	}
+	s.countRejections(endpointNDJSON, rejs)
+	s.m.accepted.WithLabelValues(endpointNDJSON).Add(float64(len(recs)))
+	resp := ndjsonResponse{Accepted: len(recs)}
+	for _, rj := range rejs {
+		resp.Rejected = append(resp.Rejected, ndjsonReject{Line: rj.index, Reason: rj.reason, Error: rj.err})
+	}
+	code := http.StatusOK
+	if len(recs) == 0 && len(rejs) > 0 {
+		code = http.StatusBadRequest
+		resp.Error = "no line was accepted"
+	}
+	writeJSON(w, code, resp)
+	return code
+}
+
+// fail writes a whole-request error and returns its status.
+func (s *Server) fail(w http.ResponseWriter, endpoint string, isJSON bool, herr *httpError) int {
+	s.writeError(w, endpoint, isJSON, herr)
+	return herr.status
+}
+
+func (s *Server) writeError(w http.ResponseWriter, endpoint string, isJSON bool, herr *httpError) {
+	if herr.retryAfter {
+		w.Header().Set("Retry-After", strconv.Itoa(int(s.cfg.RetryAfter.Seconds())))
+	}
+	if herr.status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="logweave"`)
+	}
+	if endpoint == endpointNDJSON {
+		writeJSON(w, herr.status, ndjsonResponse{Error: herr.msg})
+		return
+	}
+	code := int32(codeInvalidArgument)
+	switch herr.status {
+	case http.StatusTooManyRequests:
+		code = codeResourceExhausted
+	case http.StatusServiceUnavailable:
+		code = codeUnavailable
+	case http.StatusUnauthorized:
+		code = codeUnauthenticated
+	case http.StatusMethodNotAllowed:
+		code = codeUnimplemented
+	}
+	s.writeProto(w, herr.status, isJSON, &statuspb.Status{Code: code, Message: herr.msg})
+}
+
+func (s *Server) writeProto(w http.ResponseWriter, status int, isJSON bool, m proto.Message) {
+	var (
+		b   []byte
+		err error
+	)
+	if isJSON {
+		w.Header().Set("Content-Type", "application/json")
+		b, err = protojson.Marshal(m)
+	} else {
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		b, err = proto.Marshal(m)
+	}
+	if err != nil {
+		s.logger.Error("encoding response", "err", err)
+	}
+	w.WriteHeader(status)
+	w.Write(b) //nolint:errcheck // the client went away; nothing to do
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v) //nolint:errcheck // the client went away
+}

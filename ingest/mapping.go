@@ -1,0 +1,88 @@
+package ingest
+
+import (
+	"strconv"
+	"strings"
+
+	v1 "github.com/logweave/logweave/schemas/logweave/v1"
+)
+
+// Resource attribute keys promoted to Resource fields, as the OpenTelemetry
+// semantic conventions name them.
+const (
+	keyServiceName = "service.name"
+	keyNamespace   = "k8s.namespace.name"
+	keyPod         = "k8s.pod.name"
+	keyNode        = "k8s.node.name"
+	keyCluster     = "k8s.cluster.name"
+	keyContainer   = "k8s.container.name"
+)
+
+// unknownService is the service of records that name none, as OpenTelemetry
+// SDKs default it.
+const unknownService = "unknown_service"
+
+// resourceInfo is what one OTLP resource contributes to its records.
+type resourceInfo struct {
+	service  string
+	resource *v1.Resource
+	// attrs are the resource attributes left after promotion, searched for
+	// submission keys after the record's own attributes.
+	attrs []*v1.KeyValue
+}
+
+func newResourceInfo(attrs []*v1.KeyValue) resourceInfo {
+	r := &v1.Resource{}
+	service := takeString(&attrs, []string{keyServiceName})
+	r.Namespace = takeString(&attrs, []string{keyNamespace})
+	r.Pod = takeString(&attrs, []string{keyPod})
+	r.Node = takeString(&attrs, []string{keyNode})
+	r.Cluster = takeString(&attrs, []string{keyCluster})
+	r.Container = takeString(&attrs, []string{keyContainer})
+	r.Attributes = attrs
+	if service == "" {
+		service = unknownService
+	}
+	return resourceInfo{service: service, resource: r, attrs: attrs}
+}
+
+// submission moves the submission fields out of the record's attributes
+// (or, failing that, reads them from the resource's) into a Submission.
+func (k *Keys) submission(attrs *[]*v1.KeyValue, res []*v1.KeyValue) *v1.Submission {
+	get := func(keys []string) string {
+		if s := takeString(attrs, keys); s != "" {
+			return s
+		}
+		for _, key := range keys {
+			for _, kv := range res {
+				if kv.GetKey() == key {
+					return valueString(kv.GetValue())
+				}
+			}
+		}
+		return ""
+	}
+	s := &v1.Submission{
+		SubmitId:  get(k.SubmitID),
+		UserId:    get(k.UserID),
+		ProblemId: get(k.ProblemID),
+		Lang:      get(k.Lang),
+	}
+	if seq := get(k.SubmissionSeq); seq != "" {
+		if n, err := strconv.ParseUint(strings.TrimSpace(seq), 10, 32); err == nil {
+			n32 := uint32(n)
+			s.SubmissionSeq = &n32
+		} else {
+			// Not a number: keep what the producer sent as an attribute
+			// rather than dropping it.
+			*attrs = append(*attrs, &v1.KeyValue{Key: k.SubmissionSeq[0], Value: strValue(seq)})
+		}
+	}
+	if st := get(k.Stage); st != "" {
+		s.Stage = parseStage(st)
+		if s.Stage == v1.Stage_STAGE_UNSPECIFIED {
+			*attrs = append(*attrs, &v1.KeyValue{Key: k.Stage[0], Value: strValue(st)})
+		}
+	}
+	return s
+}

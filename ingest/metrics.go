@@ -1,0 +1,57 @@
+package ingest
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Endpoint label values.
+const (
+	endpointLogs   = "logs"
+	endpointTraces = "traces"
+	endpointNDJSON = "ndjson"
+)
+
+type metrics struct {
+	received      *prometheus.CounterVec
+	accepted      *prometheus.CounterVec
+	rejected      *prometheus.CounterVec
+	requests      *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+	produce       prometheus.Histogram
+	bytesInFlight prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		received: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "logweave_ingest_records_received_total",
+			Help: "Records decoded from requests, by endpoint.",
+		}, []string{"endpoint"}),
+		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "logweave_ingest_records_accepted_total",
+			Help: "Records acknowledged by Kafka and answered 2xx, by endpoint.",
+		}, []string{"endpoint"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "logweave_ingest_records_rejected_total",
+			Help: "Records not accepted, by endpoint and reason (bad_trace_id, timestamp_future, record_too_large, malformed, unavailable, ...).",
+		}, []string{"endpoint", "reason"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "logweave_ingest_requests_total",
+			Help: "HTTP requests, by endpoint and status code.",
+		}, []string{"endpoint", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "logweave_ingest_request_duration_seconds",
+			Help:    "Time from request start to response, including waiting for Kafka, by endpoint.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
+		}, []string{"endpoint"}),
+		produce: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "logweave_ingest_produce_duration_seconds",
+			Help:    "Time for Kafka to acknowledge all records of one request.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
+		}),
+		bytesInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "logweave_ingest_bytes_in_flight",
+			Help: "Encoded record bytes of requests waiting for Kafka acknowledgement.",
+		}),
+	}
+	reg.MustRegister(m.received, m.accepted, m.rejected, m.requests, m.duration, m.produce, m.bytesInFlight)
+	return m
+}

@@ -1,0 +1,406 @@
+package ingest
+
+import (
+	"compress/gzip"
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	v1 "github.com/logweave/logweave/schemas/logweave/v1"
+)
+
+// Deps are the process-wide things a Server uses.
+type Deps struct {
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Server is the ingest HTTP receiver.
+type Server struct {
+	cfg    Config
+	topic  string
+	cl     *kgo.Client
+	logger *slog.Logger
+	m      *metrics
+	token  []byte
+	now    func() time.Time
+}
+
+// New returns a receiver producing to topic with cl, a client built with
+// ProducerOptions. It reads the token file when one is configured.
+func New(cfg Config, topic string, cl *kgo.Client, deps Deps) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, topic: topic, cl: cl, logger: deps.Logger, m: newMetrics(deps.Registerer), now: deps.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	switch {
+	case cfg.Auth.Token != "":
+		s.token = []byte(cfg.Auth.Token)
+	case cfg.Auth.TokenFile != "":
+		b, err := os.ReadFile(cfg.Auth.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading ingest.auth.token_file: %w", err)
+		}
+		s.token = []byte(strings.TrimSpace(string(b)))
+		if len(s.token) == 0 {
+			return nil, errors.New("ingest.auth.token_file: file is empty")
+		}
+	}
+	return s, nil
+}
+
+// ProducerOptions are the producer settings ingest needs on top of the
+// shared Kafka options.
+func ProducerOptions(cfg Config) []kgo.Opt {
+	opts := []kgo.Opt{
+		// acks=all and idempotence are franz-go's defaults; spelled out
+		// because losing an acknowledged record is the one thing ingest
+		// must never do.
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		// murmur2 of the key, as the Java client: a submission's records
+		// share a partition whoever produced them (DESIGN.md decision 2).
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		kgo.ProducerLinger(5 * time.Millisecond),
+		// Bounds memory; past it requests get 429 instead of queueing.
+		kgo.MaxBufferedRecords(cfg.MaxBufferedRecords),
+		// A record not acknowledged in time fails, and its request gets
+		// 503, rather than waiting forever on a dead broker.
+		kgo.RecordDeliveryTimeout(cfg.ProduceTimeout),
+		kgo.ProducerBatchMaxBytes(int32(max(cfg.MaxRecordBytes+1024, 1<<20))),
+	}
+	switch cfg.Compression {
+	case "zstd":
+		opts = append(opts, kgo.ProducerBatchCompression(kgo.ZstdCompression(), kgo.NoCompression()))
+	case "lz4":
+		opts = append(opts, kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression()))
+	case "snappy":
+		opts = append(opts, kgo.ProducerBatchCompression(kgo.SnappyCompression(), kgo.NoCompression()))
+	case "gzip":
+		opts = append(opts, kgo.ProducerBatchCompression(kgo.GzipCompression(), kgo.NoCompression()))
+	default:
+		opts = append(opts, kgo.ProducerBatchCompression(kgo.NoCompression()))
+	}
+	return opts
+}
+
+// Handler returns the HTTP routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/v1/logs", s.wrap(endpointLogs, s.handleLogs))
+	mux.Handle("/v1/traces", s.wrap(endpointTraces, s.handleTraces))
+	mux.Handle("/v1/ndjson", s.wrap(endpointNDJSON, s.handleNDJSON))
+	return mux
+}
+
+// Serve serves on ln until ctx is done, then stops accepting, lets
+// in-flight requests finish (they wait for Kafka) for up to grace, and
+// returns.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if s.cfg.TLS.CertFile != "" {
+			errc <- srv.ServeTLS(ln, s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving ingest: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutting down ingest: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serving ingest: %w", err)
+	}
+	return nil
+}
+
+// httpError is a whole-request failure.
+type httpError struct {
+	status     int
+	msg        string
+	retryAfter bool
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func errorf(status int, format string, args ...any) *httpError {
+	return &httpError{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+// request is what the generic part of a handler hands to an endpoint.
+type request struct {
+	body    []byte
+	json    bool // OTLP: the body is OTLP/JSON
+	started time.Time
+}
+
+type endpointFunc func(w http.ResponseWriter, r *request) (code int)
+
+// wrap does what every endpoint needs: method, auth, content type, body
+// limits and decompression, metrics.
+func (s *Server) wrap(endpoint string, fn endpointFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		code := s.serve(endpoint, w, r, fn)
+		s.m.requests.WithLabelValues(endpoint, strconv.Itoa(code)).Inc()
+		s.m.duration.WithLabelValues(endpoint).Observe(time.Since(start).Seconds())
+	})
+}
+
+func (s *Server) serve(endpoint string, w http.ResponseWriter, r *http.Request, fn endpointFunc) int {
+	isJSON, herr := s.checkRequest(endpoint, r)
+	if herr == nil {
+		var body []byte
+		body, herr = s.readBody(r)
+		if herr == nil {
+			return fn(w, &request{body: body, json: isJSON, started: time.Now()})
+		}
+	}
+	s.writeError(w, endpoint, isJSON, herr)
+	return herr.status
+}
+
+func (s *Server) checkRequest(endpoint string, r *http.Request) (isJSON bool, herr *httpError) {
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	isJSON = ct == "application/json" || endpoint == endpointNDJSON
+	if r.Method != http.MethodPost {
+		return isJSON, errorf(http.StatusMethodNotAllowed, "method %s not allowed: use POST", r.Method)
+	}
+	if s.token != nil {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), s.token) != 1 {
+			return isJSON, errorf(http.StatusUnauthorized, "missing or wrong bearer token")
+		}
+	}
+	switch endpoint {
+	case endpointNDJSON:
+		switch ct {
+		case "application/x-ndjson", "application/jsonl", "application/json", "text/plain", "":
+		default:
+			return isJSON, errorf(http.StatusUnsupportedMediaType, "content type %q not supported: use application/x-ndjson", ct)
+		}
+	default:
+		if ct != "application/x-protobuf" && ct != "application/json" {
+			return isJSON, errorf(http.StatusUnsupportedMediaType, "content type %q not supported: use application/x-protobuf or application/json", ct)
+		}
+	}
+	return isJSON, nil
+}
+
+// readBody reads the body, decompressing gzip, within MaxBodyBytes on both
+// sides of the decompression.
+func (s *Server) readBody(r *http.Request) ([]byte, *httpError) {
+	limit := s.cfg.MaxBodyBytes
+	if r.ContentLength > limit {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "body of %d bytes exceeds max_body_bytes %d", r.ContentLength, limit)
+	}
+	var src io.Reader = http.MaxBytesReader(nil, r.Body, limit)
+	switch enc := strings.ToLower(r.Header.Get("Content-Encoding")); enc {
+	case "", "identity":
+	case "gzip":
+		zr, err := gzip.NewReader(src)
+		if err != nil {
+			return nil, s.bodyError(err, "reading gzip body")
+		}
+		defer zr.Close()
+		src = zr
+	default:
+		return nil, errorf(http.StatusUnsupportedMediaType, "content encoding %q not supported: use gzip or none", enc)
+	}
+	body, err := io.ReadAll(io.LimitReader(src, limit+1))
+	if err != nil {
+		return nil, s.bodyError(err, "reading body")
+	}
+	if int64(len(body)) > limit {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "decompressed body exceeds max_body_bytes %d", limit)
+	}
+	return body, nil
+}
+
+func (s *Server) bodyError(err error, what string) *httpError {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return errorf(http.StatusRequestEntityTooLarge, "body exceeds max_body_bytes %d", s.cfg.MaxBodyBytes)
+	}
+	return errorf(http.StatusBadRequest, "%s: %v", what, err)
+}
+
+// outRecord is one record ready to produce.
+type outRecord struct {
+	env   *v1.Envelope
+	value []byte
+	key   string
+}
+
+// prepare checks per-record limits, assigns record ids and keys, and
+// encodes. Records over a limit are rejected alone; pos[i] is envs[i]'s
+// index (or line) in the request, for messages.
+func (s *Server) prepare(envs []*v1.Envelope, pos []int, rejs []rejection) ([]outRecord, []rejection) {
+	now := s.now()
+	ingested := uint64(now.UnixNano())
+	maxTime := uint64(now.Add(s.cfg.MaxFutureSkew).UnixNano())
+	ids := newIDHasher()
+	out := make([]outRecord, 0, len(envs))
+	for i, env := range envs {
+		idx := pos[i]
+		if reason, msg := s.checkLimits(env, maxTime); reason != "" {
+			rejs = append(rejs, rejection{index: idx, reason: reason, err: msg})
+			continue
+		}
+		env.SchemaVersion = v1.SchemaVersion
+		env.RecordId = ids.id(env)
+		env.IngestedAtUnixNano = ingested
+		b, err := deterministic.Marshal(env)
+		if err != nil {
+			rejs = append(rejs, rejection{index: idx, reason: reasonMalformed, err: fmt.Sprintf("encoding record: %v", err)})
+			continue
+		}
+		if len(b) > s.cfg.MaxRecordBytes {
+			rejs = append(rejs, rejection{index: idx, reason: reasonTooLarge,
+				err: fmt.Sprintf("record is %d bytes encoded, more than max_record_bytes %d", len(b), s.cfg.MaxRecordBytes)})
+			continue
+		}
+		out = append(out, outRecord{env: env, value: b, key: recordKey(env)})
+	}
+	return out, rejs
+}
+
+func (s *Server) checkLimits(env *v1.Envelope, maxTime uint64) (reason, msg string) {
+	var (
+		attrs int
+		ts    uint64
+	)
+	switch r := env.GetRecord().(type) {
+	case *v1.Envelope_Log:
+		attrs, ts = len(r.Log.GetAttributes()), r.Log.GetTimeUnixNano()
+	case *v1.Envelope_Span:
+		attrs, ts = len(r.Span.GetAttributes()), max(r.Span.GetStartTimeUnixNano(), r.Span.GetEndTimeUnixNano())
+	}
+	if s.cfg.MaxAttributes > 0 && attrs > s.cfg.MaxAttributes {
+		return reasonTooManyAttrs, fmt.Sprintf("%d attributes, more than max_attributes %d", attrs, s.cfg.MaxAttributes)
+	}
+	if ts > maxTime {
+		return reasonFuture, fmt.Sprintf("timestamp %s is more than max_future_skew %s ahead of the receiver's clock",
+			time.Unix(0, int64(ts)).UTC().Format(time.RFC3339Nano), s.cfg.MaxFutureSkew)
+	}
+	return "", ""
+}
+
+// produce writes every record and waits until Kafka acknowledged all of
+// them. It returns nil only when every record is durably in the topic.
+//
+// It waits at most ProduceTimeout. franz-go's idempotent producer never
+// fails a record that was sent and not answered (that could reorder or
+// duplicate sequence numbers), so when the broker dies mid-request the
+// records stay in flight until it is back; the client gets 503 now and its
+// retry carries the same record ids, which every sink deduplicates.
+func (s *Server) produce(recs []outRecord) *httpError {
+	if len(recs) == 0 {
+		return nil
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ProduceTimeout)
+	defer cancel()
+	// Buffered for every callback, so late callbacks never block.
+	errs := make(chan error, len(recs))
+	for _, r := range recs {
+		size := float64(len(r.value))
+		s.m.bytesInFlight.Add(size)
+		rec := &kgo.Record{Topic: s.topic, Key: []byte(r.key), Value: r.value}
+		s.cl.TryProduce(ctx, rec, func(_ *kgo.Record, err error) {
+			s.m.bytesInFlight.Sub(size)
+			errs <- err
+		})
+	}
+	var (
+		first error
+		full  bool
+	)
+	for range recs {
+		var err error
+		select {
+		case err = <-errs:
+		case <-ctx.Done():
+			err = fmt.Errorf("no acknowledgement within produce_timeout %s", s.cfg.ProduceTimeout)
+		}
+		if err != nil {
+			if errors.Is(err, kgo.ErrMaxBuffered) {
+				full = true
+			}
+			if first == nil {
+				first = err
+			}
+			if ctx.Err() != nil {
+				break
+			}
+		}
+	}
+	s.m.produce.Observe(time.Since(start).Seconds())
+	switch {
+	case full:
+		return &httpError{status: http.StatusTooManyRequests, retryAfter: true,
+			msg: "producer buffer is full (max_buffered_records): retry later"}
+	case first != nil:
+		s.logger.Warn("producing to kafka failed; answering 503", "topic", s.topic, "records", len(recs), "err", first)
+		return &httpError{status: http.StatusServiceUnavailable, retryAfter: true,
+			msg: fmt.Sprintf("kafka did not acknowledge the records: %v; retry later", first)}
+	}
+	return nil
+}
+
+func (s *Server) countRejections(endpoint string, rejs []rejection) {
+	for _, r := range rejs {
+		s.m.rejected.WithLabelValues(endpoint, r.reason).Inc()
+	}
+}
+
+// rejectionSummary joins up to five rejection messages, in request order:
+// "2 log records rejected; log record 0: ...; log record 3: ...".
+func rejectionSummary(rejs []rejection, singular, plural string) string {
+	sort.SliceStable(rejs, func(i, j int) bool { return rejs[i].index < rejs[j].index })
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d %s rejected", len(rejs), plural)
+	for i, r := range rejs {
+		if i == 5 {
+			fmt.Fprintf(&b, "; and %d more", len(rejs)-5)
+			break
+		}
+		fmt.Fprintf(&b, "; %s %d: %s", singular, r.index, r.err)
+	}
+	return b.String()
+}
