@@ -3,8 +3,8 @@ package ingest
 import (
 	"bytes"
 	"compress/gzip"
-	"encoding/base64"
 	"context"
+	"encoding/base64"
 	"io"
 	"net/http"
 	"net/http/httptest"

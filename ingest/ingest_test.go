@@ -56,7 +56,7 @@ func logsRequest() *collogspb.ExportLogsServiceRequest {
 		Resource: judgeResource(),
 		ScopeLogs: []*logspb.ScopeLogs{{LogRecords: []*logspb.LogRecord{
 			{TimeUnixNano: 1_799_999_000_000_000_000, SeverityNumber: logspb.SeverityNumber_SEVERITY_NUMBER_WARN, SeverityText: "WARN",
-				Body: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: "test 3 took 1.9s"}},
+				Body:    &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: "test 3 took 1.9s"}},
 				TraceId: traceA, SpanId: spanA,
 				Attributes: []*commonpb.KeyValue{strAttr("submit_id", "S1001"), strAttr("user.id", "U928374"), intAttr("submission_seq", 7),
 					strAttr("stage", "judge"), intAttr("test", 3)}},

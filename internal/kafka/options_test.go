@@ -99,7 +99,6 @@ func TestOptions_BadFiles(t *testing.T) {
 	}
 }
 
-
 // selfSigned writes a CA certificate to dir and returns a server TLS config
 // for 127.0.0.1 signed by it.
 func selfSigned(t *testing.T, dir string) (*tls.Config, string) {

@@ -1,0 +1,215 @@
+package gen
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	otellog "go.opentelemetry.io/otel/log"
+	sdklog "go.opentelemetry.io/otel/sdk/log"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// counts is what the exporters report as exported or failed.
+type counts struct {
+	spans, logs       atomic.Int64
+	spanErrs, logErrs atomic.Int64
+	lastErr           atomic.Value // error
+}
+
+func (c *counts) fail(err error) {
+	c.lastErr.Store(errBox{err})
+}
+
+type errBox struct{ err error }
+
+// sdkSender sends spans, and logs unless NDJSON carries them, through the
+// stock OpenTelemetry Go SDK: one tracer and logger provider per service,
+// so each service has its own resource, as in a real deployment.
+type sdkSender struct {
+	tps map[string]*sdktrace.TracerProvider
+	lps map[string]*sdklog.LoggerProvider
+	c   *counts
+}
+
+func newSDKSender(ctx context.Context, baseURL, token string, withLogs bool, c *counts) (*sdkSender, error) {
+	s := &sdkSender{tps: map[string]*sdktrace.TracerProvider{}, lps: map[string]*sdklog.LoggerProvider{}, c: c}
+	headers := map[string]string{}
+	if token != "" {
+		headers["Authorization"] = "Bearer " + token
+	}
+	services := []string{RootService}
+	for _, st := range stages {
+		services = append(services, st.service)
+	}
+	for _, svc := range services {
+		res := resource.NewWithAttributes(semconv.SchemaURL, semconv.ServiceName(svc),
+			semconv.K8SNamespaceName("oj"), semconv.K8SPodName(svc+"-0"), semconv.K8SNodeName("node-1"), semconv.K8SClusterName("dev"))
+		texp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(baseURL+"/v1/traces"), otlptracehttp.WithHeaders(headers))
+		if err != nil {
+			s.shutdown(ctx)
+			return nil, err
+		}
+		s.tps[svc] = sdktrace.NewTracerProvider(
+			sdktrace.WithResource(res),
+			sdktrace.WithIDGenerator(plannedIDs{}),
+			sdktrace.WithSampler(sdktrace.AlwaysSample()),
+			// Blocking: a full queue slows the generator down instead of
+			// dropping spans, so the manifest stays exact.
+			sdktrace.WithBatcher(&countingSpanExporter{SpanExporter: texp, c: c},
+				sdktrace.WithBlocking(), sdktrace.WithMaxQueueSize(65536), sdktrace.WithMaxExportBatchSize(1024),
+				sdktrace.WithBatchTimeout(200*time.Millisecond)),
+		)
+		if withLogs {
+			lexp, err := otlploghttp.New(ctx, otlploghttp.WithEndpointURL(baseURL+"/v1/logs"), otlploghttp.WithHeaders(headers))
+			if err != nil {
+				s.shutdown(ctx)
+				return nil, err
+			}
+			// The log queue is a ring that drops its oldest records when
+			// full; Run compares exported counts with the plan and fails
+			// on any loss.
+			s.lps[svc] = sdklog.NewLoggerProvider(sdklog.WithResource(res),
+				// The queue is a ring that drops the oldest records when full;
+				// Run compares exported counts with the plan and fails on loss.
+				sdklog.WithProcessor(sdklog.NewBatchProcessor(&countingLogExporter{Exporter: lexp, c: c},
+					sdklog.WithMaxQueueSize(65536), sdklog.WithExportMaxBatchSize(2048), sdklog.WithExportInterval(200*time.Millisecond))))
+		}
+	}
+	return s, nil
+}
+
+type idKey struct{}
+
+type plannedID struct {
+	trace [16]byte
+	span  [8]byte
+}
+
+// plannedIDs makes the SDK use the planned ids carried in the context, so
+// a seed reproduces the same trace and span ids.
+type plannedIDs struct{}
+
+func (plannedIDs) NewIDs(ctx context.Context) (trace.TraceID, trace.SpanID) {
+	p, _ := ctx.Value(idKey{}).(plannedID)
+	return p.trace, p.span
+}
+
+func (plannedIDs) NewSpanID(ctx context.Context, _ trace.TraceID) trace.SpanID {
+	p, _ := ctx.Value(idKey{}).(plannedID)
+	return p.span
+}
+
+func submissionAttrs(s *Submission, stage string) []attribute.KeyValue {
+	attrs := []attribute.KeyValue{
+		attribute.String("submit_id", s.SubmitID), attribute.String("user_id", s.UserID),
+		attribute.String("problem_id", s.ProblemID), attribute.Int("submission_seq", s.Seq), attribute.String("lang", s.Lang),
+	}
+	if stage != "" {
+		attrs = append(attrs, attribute.String("stage", stage))
+	}
+	return attrs
+}
+
+var severities = map[string]otellog.Severity{
+	"debug": otellog.SeverityDebug, "info": otellog.SeverityInfo, "warn": otellog.SeverityWarn, "error": otellog.SeverityError,
+}
+
+// send emits one submission: stage spans with their logs, then the root.
+// emitLog is nil when logs go through the SDK.
+func (s *sdkSender) send(ctx context.Context, sub *Submission, emitLog func(*Submission, *Span, *Log)) {
+	root := &sub.Spans[0]
+	rctx := context.WithValue(ctx, idKey{}, plannedID{trace: sub.TraceID, span: root.ID})
+	rctx, rspan := s.tps[root.Service].Tracer("logweave-gen").Start(rctx, root.Name,
+		trace.WithTimestamp(root.Start), trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(submissionAttrs(sub, "")...))
+	for i := 1; i < len(sub.Spans); i++ {
+		sp := &sub.Spans[i]
+		cctx := context.WithValue(rctx, idKey{}, plannedID{span: sp.ID})
+		cctx, span := s.tps[sp.Service].Tracer("logweave-gen").Start(cctx, sp.Name,
+			trace.WithTimestamp(sp.Start), trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(submissionAttrs(sub, sp.Stage)...))
+		for j := range sp.Logs {
+			l := &sp.Logs[j]
+			if emitLog != nil {
+				emitLog(sub, sp, l)
+				continue
+			}
+			var rec otellog.Record
+			rec.SetTimestamp(l.Time)
+			rec.SetSeverity(severities[l.Level])
+			rec.SetSeverityText(l.Level)
+			rec.SetBody(attribute.StringValue(l.Body))
+			rec.AddAttributes(submissionAttrs(sub, sp.Stage)...)
+			if l.Event {
+				rec.AddAttributes(attribute.String("log_type", "event"), attribute.String("k8s.event.reason", l.Reason))
+			}
+			s.lps[sp.Service].Logger("logweave-gen").Emit(cctx, rec)
+		}
+		if sp.Error {
+			span.SetStatus(codes.Error, sp.ErrorMsg)
+		} else {
+			span.SetStatus(codes.Ok, "")
+		}
+		span.End(trace.WithTimestamp(sp.End))
+	}
+	if root.Error {
+		rspan.SetStatus(codes.Error, root.ErrorMsg)
+	} else {
+		rspan.SetStatus(codes.Ok, "")
+	}
+	rspan.End(trace.WithTimestamp(root.End))
+}
+
+// shutdown flushes and stops every provider.
+func (s *sdkSender) shutdown(ctx context.Context) error {
+	var first error
+	for _, lp := range s.lps {
+		if err := lp.Shutdown(ctx); err != nil && first == nil {
+			first = err
+		}
+	}
+	for _, tp := range s.tps {
+		if err := tp.Shutdown(ctx); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+type countingSpanExporter struct {
+	sdktrace.SpanExporter
+	c *counts
+}
+
+func (e *countingSpanExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
+	err := e.SpanExporter.ExportSpans(ctx, spans)
+	if err != nil {
+		e.c.spanErrs.Add(int64(len(spans)))
+		e.c.fail(err)
+		return err
+	}
+	e.c.spans.Add(int64(len(spans)))
+	return nil
+}
+
+type countingLogExporter struct {
+	sdklog.Exporter
+	c *counts
+}
+
+func (e *countingLogExporter) Export(ctx context.Context, recs []sdklog.Record) error {
+	err := e.Exporter.Export(ctx, recs)
+	if err != nil {
+		e.c.logErrs.Add(int64(len(recs)))
+		e.c.fail(err)
+		return err
+	}
+	e.c.logs.Add(int64(len(recs)))
+	return nil
+}
