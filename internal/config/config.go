@@ -19,6 +19,7 @@ import (
 	"github.com/logweave/logweave/internal/admin"
 	"github.com/logweave/logweave/internal/kafka"
 	"github.com/logweave/logweave/internal/logging"
+	"github.com/logweave/logweave/internal/yamlstrict"
 )
 
 // Config is the whole logweave configuration file.
@@ -118,24 +119,7 @@ func Load(path string, getenv func(string) string, apply ...func(*Config)) (Conf
 // Parse decodes YAML into cfg, which holds the defaults: keys the document
 // omits keep their value. Environment references are expanded with getenv.
 func Parse(b []byte, cfg *Config, getenv func(string) string) error {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return fmt.Errorf("parsing yaml: %w", err)
-	}
-	if doc.Kind == 0 || len(doc.Content) == 0 {
-		return nil // empty file: all defaults
-	}
-	root := doc.Content[0]
-	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
-		return nil
-	}
-	if err := check(root, typeOf(cfg), "", getenv); err != nil {
-		return err
-	}
-	if err := root.Decode(cfg); err != nil {
-		return fmt.Errorf("decoding: %w", err)
-	}
-	return nil
+	return yamlstrict.Decode(b, cfg, getenv)
 }
 
 // Redacted returns the configuration as YAML with every secret field

@@ -1,4 +1,8 @@
-package config
+// Package yamlstrict decodes YAML into Go structs strictly: unknown keys
+// and values of the wrong type are errors that name the full field path
+// and line, and ${VAR} / ${VAR:-default} references in values are expanded
+// from the environment ($$ is a literal $).
+package yamlstrict
 
 import (
 	"errors"
@@ -14,7 +18,29 @@ import (
 
 var durationType = reflect.TypeOf(time.Duration(0))
 
-func typeOf(v any) reflect.Type { return reflect.TypeOf(v).Elem() }
+// Decode decodes the YAML document b into dst, a pointer to a struct whose
+// current values are the defaults: keys the document omits keep them.
+// getenv resolves ${VAR} references.
+func Decode(b []byte, dst any, getenv func(string) string) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return fmt.Errorf("parsing yaml: %w", err)
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil // empty document: all defaults
+	}
+	root := doc.Content[0]
+	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+		return nil
+	}
+	if err := check(root, reflect.TypeOf(dst).Elem(), "", getenv); err != nil {
+		return err
+	}
+	if err := root.Decode(dst); err != nil {
+		return fmt.Errorf("decoding: %w", err)
+	}
+	return nil
+}
 
 // check walks the document against the Go type it will be decoded into. It
 // expands environment references in scalar values, rejects unknown keys and

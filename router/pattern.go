@@ -1,0 +1,129 @@
+package router
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// pattern is a parsed index or tenant pattern: literal text, {field} and
+// date tokens.
+type pattern []part
+
+type part struct {
+	literal string
+	field   string // a record field, or ""
+	layout  string // a Go time layout for a date token, or ""
+}
+
+// parsePattern parses "logweave-{kind}-{yyyy.MM.dd}".
+func parsePattern(s string) (pattern, error) {
+	var p pattern
+	for len(s) > 0 {
+		i := strings.IndexByte(s, '{')
+		if i < 0 {
+			if strings.ContainsRune(s, '}') {
+				return nil, fmt.Errorf("unmatched }")
+			}
+			p = append(p, part{literal: s})
+			break
+		}
+		if i > 0 {
+			if strings.ContainsRune(s[:i], '}') {
+				return nil, fmt.Errorf("unmatched }")
+			}
+			p = append(p, part{literal: s[:i]})
+		}
+		j := strings.IndexByte(s[i:], '}')
+		if j < 0 {
+			return nil, fmt.Errorf("unterminated {")
+		}
+		tok := s[i+1 : i+j]
+		switch {
+		case contains(patternFields, tok):
+			p = append(p, part{field: tok})
+		case isDateToken(tok):
+			p = append(p, part{layout: dateLayout(tok)})
+		default:
+			return nil, fmt.Errorf("{%s} is neither a field (%s) nor a date like {yyyy.MM.dd}", tok, strings.Join(patternFields, ", "))
+		}
+		s = s[i+j+1:]
+	}
+	return p, nil
+}
+
+var dateToken = regexp.MustCompile(`^(yyyy|MM|dd|HH)([.\-_]?(yyyy|MM|dd|HH))*$`)
+
+func isDateToken(tok string) bool { return dateToken.MatchString(tok) }
+
+// dateLayout turns yyyy.MM.dd into a Go layout.
+func dateLayout(tok string) string {
+	r := strings.NewReplacer("yyyy", "2006", "MM", "01", "dd", "02", "HH", "15")
+	return r.Replace(tok)
+}
+
+// checkIndexPattern rejects patterns that could render an index name
+// Elasticsearch refuses: its literal text must be lowercase and free of
+// \ / * ? " < > | space , # :, and it must not start with -, _ or +.
+// Field values are made safe at render time.
+func checkIndexPattern(s string) error {
+	p, err := parsePattern(s)
+	if err != nil {
+		return err
+	}
+	if len(p) > 0 && p[0].literal != "" && strings.ContainsAny(p[0].literal[:1], "-_+.") {
+		return fmt.Errorf("%q: an index name must not start with -, _, + or .", s)
+	}
+	for _, pt := range p {
+		for _, r := range pt.literal {
+			if r >= 'A' && r <= 'Z' {
+				return fmt.Errorf("%q: index names must be lowercase", s)
+			}
+			if strings.ContainsRune(`\/*?"<>| ,#:`, r) {
+				return fmt.Errorf("%q: %q is not allowed in an index name", s, r)
+			}
+		}
+	}
+	return nil
+}
+
+// render expands the pattern for a record. sanitize makes each field value
+// safe for the destination.
+func (p pattern) render(get func(string) string, at time.Time, sanitize func(string) string) string {
+	var b strings.Builder
+	for _, pt := range p {
+		switch {
+		case pt.field != "":
+			b.WriteString(sanitize(get(pt.field)))
+		case pt.layout != "":
+			b.WriteString(at.UTC().Format(pt.layout))
+		default:
+			b.WriteString(pt.literal)
+		}
+	}
+	return b.String()
+}
+
+// indexSafe lowercases a field value and replaces characters Elasticsearch
+// refuses in index names with '_'; an empty value becomes "unknown".
+func indexSafe(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		if strings.ContainsRune(`\/*?"<>| ,#:`, r) || r < 0x20 {
+			b.WriteByte('_')
+			continue
+		}
+		b.WriteRune(r)
+	}
+	out := b.String()
+	if len(out) > 100 {
+		out = out[:100]
+	}
+	return out
+}
+
+func asIs(s string) string { return s }

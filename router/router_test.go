@@ -1,0 +1,189 @@
+package router
+
+import (
+	"strings"
+	"testing"
+
+	v1 "github.com/logweave/logweave/schemas/logweave/v1"
+)
+
+func logRec(level v1.SeverityNumber, service string, attrs ...*v1.KeyValue) *v1.EnrichedRecord {
+	seq := uint32(7)
+	return &v1.EnrichedRecord{
+		RecordId: "r1",
+		Record: &v1.Envelope{Record: &v1.Envelope_Log{Log: &v1.Log{
+			// 2026-12-31T23:59:59Z: the index date must come from here.
+			TimeUnixNano: 1798761599_000000000, SeverityNumber: level, Service: service, TraceId: []byte{0xab, 0xcd}, SpanId: []byte{0x01},
+			Resource:   &v1.Resource{Namespace: "OJ Prod", Cluster: "eu-1", Attributes: []*v1.KeyValue{{Key: "tenant.id", Value: &v1.AnyValue{Value: &v1.AnyValue_StringValue{StringValue: "acme"}}}}},
+			LogType:    v1.LogType_LOG_TYPE_AUDIT,
+			Attributes: attrs,
+		}}},
+		Submission: &v1.Submission{SubmitId: "S1", UserId: "U9", SubmissionSeq: &seq, Stage: v1.Stage_STAGE_JUDGE},
+		Sampling:   &v1.Sampling{KeptBy: "head:0.5"},
+	}
+}
+
+func spanRec() *v1.EnrichedRecord {
+	return &v1.EnrichedRecord{RecordId: "r2", Record: &v1.Envelope{Record: &v1.Envelope_Span{Span: &v1.Span{
+		StartTimeUnixNano: 1798761599_000000000, Service: "judge", Status: &v1.Status{Code: v1.StatusCode_STATUS_CODE_ERROR},
+	}}}, Sampling: &v1.Sampling{KeptBy: "error"}}
+}
+
+func intAttr(k string, v int64) *v1.KeyValue {
+	return &v1.KeyValue{Key: k, Value: &v1.AnyValue{Value: &v1.AnyValue_IntValue{IntValue: v}}}
+}
+
+func mustRouter(t *testing.T, yaml string) *Router {
+	t.Helper()
+	cfg, err := Parse([]byte(yaml))
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestRoute_Defaults(t *testing.T) {
+	r, err := New(Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, ok := r.Route("es", logRec(v1.SeverityNumber_SEVERITY_NUMBER_INFO, "judge"))
+	if !ok || d.Index != "logweave-log-2026.12.31" || d.Route != "default" {
+		t.Errorf("es log: %+v %v", d, ok)
+	}
+	if d, ok := r.Route("es", spanRec()); !ok || d.Index != "logweave-span-2026.12.31" {
+		t.Errorf("es span: %+v %v", d, ok)
+	}
+	if _, ok := r.Route("loki", spanRec()); ok {
+		t.Errorf("loki took a span")
+	}
+	d, ok = r.Route("loki", logRec(v1.SeverityNumber_SEVERITY_NUMBER_WARN, "judge"))
+	if !ok {
+		t.Fatal("loki skipped a log")
+	}
+	wantLabels := []Label{{"cluster", "eu-1"}, {"level", "warn"}, {"log_type", "audit"}, {"namespace", "OJ Prod"}, {"service", "judge"}}
+	if !equalLabels(d.Labels, wantLabels) {
+		t.Errorf("labels = %v, want %v", d.Labels, wantLabels)
+	}
+	wantMeta := []Label{{"trace_id", "abcd"}, {"span_id", "01"}, {"submit_id", "S1"}, {"user_id", "U9"}, {"stage", "judge"}, {"record_id", "r1"}}
+	if !equalLabels(d.Metadata, wantMeta) {
+		t.Errorf("metadata = %v, want %v", d.Metadata, wantMeta)
+	}
+}
+
+func equalLabels(a, b []Label) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestRoute_MatchConditions(t *testing.T) {
+	r := mustRouter(t, `
+routes:
+  - {name: kind, match: {kind: [span]}, sinks: [s], index: "by-kind"}
+  - {name: level, match: {level: [error, fatal]}, sinks: [s], index: "by-level"}
+  - {name: service, match: {service: ["comp*"]}, sinks: [s], index: "by-service"}
+  - {name: logtype, match: {log_type: [event]}, sinks: [s], index: "by-logtype"}
+  - {name: tenant, match: {tenant: [globex]}, sinks: [s], index: "by-tenant"}
+  - {name: keptby, match: {kept_by: ["tail:*", crash]}, sinks: [s], index: "by-keptby"}
+  - {name: attrs, match: {attributes: {http.status_code: "504"}}, sinks: [s], index: "by-attr"}
+  - {name: rest, sinks: [s], index: "rest"}
+`)
+	globex := logRec(v1.SeverityNumber_SEVERITY_NUMBER_INFO, "judge")
+	globex.Record.GetLog().Resource.Attributes[0].Value = &v1.AnyValue{Value: &v1.AnyValue_StringValue{StringValue: "globex"}}
+	event := logRec(v1.SeverityNumber_SEVERITY_NUMBER_INFO, "judge")
+	event.Record.GetLog().LogType = v1.LogType_LOG_TYPE_EVENT
+	crash := logRec(v1.SeverityNumber_SEVERITY_NUMBER_INFO, "judge")
+	crash.Sampling.KeptBy = "crash"
+	cases := []struct {
+		rec  *v1.EnrichedRecord
+		want string
+	}{
+		{spanRec(), "by-kind"},
+		{logRec(v1.SeverityNumber_SEVERITY_NUMBER_FATAL, "judge"), "by-level"},
+		{logRec(v1.SeverityNumber_SEVERITY_NUMBER_INFO, "compiler"), "by-service"},
+		{event, "by-logtype"},
+		{globex, "by-tenant"},
+		{crash, "by-keptby"},
+		{logRec(v1.SeverityNumber_SEVERITY_NUMBER_INFO, "judge", intAttr("http.status_code", 504)), "by-attr"},
+		{logRec(v1.SeverityNumber_SEVERITY_NUMBER_INFO, "judge", intAttr("http.status_code", 200)), "rest"},
+	}
+	for _, c := range cases {
+		d, ok := r.Route("s", c.rec)
+		if !ok || d.Index != c.want {
+			t.Errorf("want %s, got %+v %v", c.want, d, ok)
+		}
+		if _, ok := r.Route("other", c.rec); ok {
+			t.Errorf("a sink no route lists took a record")
+		}
+	}
+}
+
+func TestRoute_IndexAndTenantPatterns(t *testing.T) {
+	r := mustRouter(t, `
+routes:
+  - name: es
+    sinks: [es]
+    index: "oj-{kind}-{namespace}-{service}-{yyyy.MM}"
+    tenant: "{tenant}-{cluster}"
+`)
+	d, ok := r.Route("es", logRec(v1.SeverityNumber_SEVERITY_NUMBER_INFO, "Judge/Runner"))
+	// Field values are lowercased and made safe; the date is the event
+	// time's, not the wall clock's.
+	if !ok || d.Index != "oj-log-oj_prod-judge_runner-2026.12" || d.Tenant != "acme-eu-1" {
+		t.Errorf("destination = %+v", d)
+	}
+}
+
+func TestParse_Errors(t *testing.T) {
+	tests := []struct{ yaml, want string }{
+		{"routes: [{name: a, sinks: [x], labels: [submit_id]}]", `routes[0] (a).labels: "submit_id" is not allowed as a label (high cardinality or unknown)`},
+		{"routes: [{name: a, sinks: [x], labels: [__name__]}]", `routes[0] (a).labels: "__name__" is not a valid Loki label name`},
+		{"routes: [{name: a, sinks: [x], labels: [service, service]}]", `routes[0] (a).labels: "service" listed twice`},
+		{"routes: [{name: a, sinks: [x], index: 'Logs-{kind}'}]", `routes[0] (a).index: "Logs-{kind}": index names must be lowercase`},
+		{"routes: [{name: a, sinks: [x], index: 'logs {kind}'}]", `routes[0] (a).index: "logs {kind}": ' ' is not allowed in an index name`},
+		{"routes: [{name: a, sinks: [x], index: '_logs'}]", `must not start with -, _, + or .`},
+		{"routes: [{name: a, sinks: [x], index: 'logs-{user_id}'}]", `{user_id} is neither a field`},
+		{"routes: [{name: a, sinks: [x], index: 'logs-{yyyy.MM.dd'}]", `unterminated {`},
+		{"routes: [{name: a, sinks: [x], match: {kind: [metric]}}]", `routes[0] (a).match.kind: "metric" is not allowed (allowed: log, span)`},
+		{"routes: [{name: a, sinks: [x], metadata: [password]}]", `routes[0] (a).metadata: "password" is not a known field`},
+		{"routes: [{name: a}]", `routes[0] (a).sinks: at least one sink name`},
+		{"routes: [{name: a, sinks: [x]}, {name: a, sinks: [y]}]", `routes[1] (a).name: "a" is used by another route`},
+		{"routes: [{name: a, sinks: [x], indx: foo}]", `routes[0].indx: unknown key`},
+	}
+	for _, tt := range tests {
+		_, err := Parse([]byte(tt.yaml))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s\n got: %v\nwant: %s", tt.yaml, err, tt.want)
+		}
+	}
+}
+
+func TestReload_BadConfigKeepsOld(t *testing.T) {
+	r := mustRouter(t, "routes: [{name: a, sinks: [es], index: one}]")
+	rec := logRec(v1.SeverityNumber_SEVERITY_NUMBER_INFO, "judge")
+	good, _ := Parse([]byte("routes: [{name: b, sinks: [es], index: two}]"))
+	if err := r.Reload(good); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := r.Route("es", rec); d.Index != "two" {
+		t.Errorf("after reload index = %q", d.Index)
+	}
+	bad := Config{Routes: []Route{{Name: "c", Sinks: []string{"es"}, Index: "BAD"}}}
+	if err := r.Reload(bad); err == nil {
+		t.Fatal("bad routes accepted")
+	}
+	if d, _ := r.Route("es", rec); d.Index != "two" {
+		t.Errorf("bad reload changed routing: %q", d.Index)
+	}
+}
