@@ -225,7 +225,7 @@ func (f *fields) get(name string) string {
 	case "lang":
 		return sub.GetLang()
 	case "submission_seq":
-		if sub.SubmissionSeq == nil {
+		if sub == nil || sub.SubmissionSeq == nil {
 			return ""
 		}
 		return strconv.FormatUint(uint64(sub.GetSubmissionSeq()), 10)

@@ -187,3 +187,21 @@ func TestReload_BadConfigKeepsOld(t *testing.T) {
 		t.Errorf("bad reload changed routing: %q", d.Index)
 	}
 }
+
+func TestLoad_ExampleRoutes(t *testing.T) {
+	cfg, err := Load("../deploy/routes.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	audit := logRec(v1.SeverityNumber_SEVERITY_NUMBER_INFO, "judge")
+	if d, ok := r.Route("es", audit); !ok || d.Index != "logweave-audit-2026.12" {
+		t.Errorf("audit log to es: %+v %v", d, ok)
+	}
+	if _, ok := r.Route("loki", spanRec()); ok {
+		t.Errorf("loki took a span")
+	}
+}

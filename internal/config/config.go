@@ -20,6 +20,9 @@ import (
 	"github.com/logweave/logweave/internal/kafka"
 	"github.com/logweave/logweave/internal/logging"
 	"github.com/logweave/logweave/internal/yamlstrict"
+	"github.com/logweave/logweave/router"
+	"github.com/logweave/logweave/sinks"
+	"github.com/logweave/logweave/sinks/file"
 )
 
 // Config is the whole logweave configuration file.
@@ -35,6 +38,56 @@ type Config struct {
 	Kafka kafka.Config `yaml:"kafka"`
 	// Ingest configures the OTLP/HTTP and NDJSON receiver.
 	Ingest ingest.Config `yaml:"ingest"`
+	// Router says which sinks take which records and how.
+	Router Router `yaml:"router"`
+	// Sinks are the destinations, each run by `logweave sink --name`.
+	// Default: one file sink called "file".
+	Sinks []Sink `yaml:"sinks"`
+}
+
+// Router is the `router:` section.
+type Router struct {
+	// File holds the routes (see router.Config); it is watched and
+	// re-applied on change or SIGHUP. Empty: router.DefaultRoutes().
+	File string `yaml:"file"`
+	// ReloadInterval between checks of File. Default 2s.
+	ReloadInterval time.Duration `yaml:"reload_interval"`
+}
+
+// Sink is one entry of `sinks:`: the runtime settings plus the section of
+// its type.
+type Sink struct {
+	sinks.Config `yaml:",inline"`
+	// Type is the destination: file.
+	Type string `yaml:"type"`
+	// File configures a file sink.
+	File file.Config `yaml:"file"`
+}
+
+// DefaultSink returns the defaults of a sink entry.
+func DefaultSink(name, typ string) Sink {
+	return Sink{Config: sinks.DefaultConfig(name), Type: typ, File: file.Default()}
+}
+
+// UnmarshalYAML starts every entry from the defaults, so an entry only
+// needs the fields it changes.
+func (s *Sink) UnmarshalYAML(n *yaml.Node) error {
+	*s = DefaultSink("", "")
+	type plain Sink
+	return n.Decode((*plain)(s))
+}
+
+// SinkTypes are the sink types this build has.
+var SinkTypes = []string{"file"}
+
+// Sink returns the sink called name.
+func (c *Config) Sink(name string) (Sink, bool) {
+	for _, s := range c.Sinks {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Sink{}, false
 }
 
 // Default returns the configuration used for everything the file omits.
@@ -45,6 +98,8 @@ func Default() Config {
 		ShutdownTimeout: 30 * time.Second,
 		Kafka:           kafka.Default(),
 		Ingest:          ingest.Default(),
+		Router:          Router{ReloadInterval: 2 * time.Second},
+		Sinks:           []Sink{DefaultSink("file", "file")},
 	}
 }
 
@@ -59,6 +114,29 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, prefix("kafka.", c.Kafka.Validate()))
 	errs = append(errs, prefix("ingest.", c.Ingest.Validate()))
+	if c.Router.ReloadInterval <= 0 {
+		errs = append(errs, errors.New("router.reload_interval: must be positive, e.g. 2s"))
+	}
+	if c.Router.File != "" {
+		if _, err := router.Load(c.Router.File); err != nil {
+			errs = append(errs, fmt.Errorf("router.file: %w", err))
+		}
+	}
+	names := map[string]bool{}
+	for i, s := range c.Sinks {
+		at := fmt.Sprintf("sinks[%d].", i)
+		errs = append(errs, prefix(at, s.Config.Validate()))
+		if names[s.Name] {
+			errs = append(errs, fmt.Errorf("%sname: %q is used by another sink", at, s.Name))
+		}
+		names[s.Name] = true
+		switch s.Type {
+		case "file":
+			errs = append(errs, prefix(at+"file.", s.File.Validate()))
+		default:
+			errs = append(errs, fmt.Errorf("%stype: %q is not allowed (allowed: %s)", at, s.Type, strings.Join(SinkTypes, ", ")))
+		}
+	}
 	return errors.Join(errs...)
 }
 

@@ -170,7 +170,7 @@ func TestLoad_Errors(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			yaml: "kafak: {}\n",
-			want: "kafak: unknown key (line 1); allowed keys: admin, ingest, kafka, log, shutdown_timeout",
+			want: "kafak: unknown key (line 1); allowed keys: admin, ingest, kafka, log, router, shutdown_timeout, sinks",
 		},
 		{
 			name: "bad duration",
@@ -252,5 +252,40 @@ func TestRedacted_HidesSecrets(t *testing.T) {
 	// An unset secret prints as empty, so users can see it is missing.
 	if d := Default(); !strings.Contains(d.Redacted(), `password: ""`) {
 		t.Errorf("empty secret not shown as empty:\n%s", d.Redacted())
+	}
+}
+
+func TestLoad_Sinks(t *testing.T) {
+	p := writeFile(t, `
+kafka: {brokers: [k:9092]}
+sinks:
+  - name: archive
+    type: file
+    start: "2026-11-01T00:00:00Z"
+    file: {dir: /tmp/archive}
+`)
+	cfg, err := Load(p, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, ok := cfg.Sink("archive")
+	if !ok || s.Batch.MaxRecords != 500 || s.File.MaxBytes != 100<<20 || s.File.Dir != "/tmp/archive" || s.Group() != "logweave-sink-archive" {
+		t.Errorf("a partial entry did not get the defaults: %+v", s)
+	}
+	if _, ok := cfg.Sink("file"); ok {
+		t.Errorf("the default file sink survived an explicit sinks list")
+	}
+	for _, tt := range []struct{ yaml, want string }{
+		{"kafka: {brokers: [k:9092]}\nsinks: [{name: a, type: kafka}]\n", `sinks[0].type: "kafka" is not allowed (allowed: file)`},
+		{"kafka: {brokers: [k:9092]}\nsinks: [{name: a, type: file}, {name: a, type: file}]\n", `sinks[1].name: "a" is used by another sink`},
+		{"kafka: {brokers: [k:9092]}\nsinks: [{name: A, type: file}]\n", `sinks[0].name: "A" is not allowed`},
+		{"kafka: {brokers: [k:9092]}\nsinks: [{name: a, type: file, start: yesterday}]\n", `sinks[0].start: "yesterday" is not earliest, latest or an RFC 3339 time`},
+		{"kafka: {brokers: [k:9092]}\nsinks: [{name: a, type: file, batch: {max_record: 5}}]\n", `sinks[0].batch.max_record: unknown key`},
+		{"kafka: {brokers: [k:9092]}\nrouter: {file: /nonexistent/routes.yaml}\n", `router.file: reading routes: open /nonexistent/routes.yaml`},
+	} {
+		_, err := Load(writeFile(t, tt.yaml), env(nil))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s\n got: %v\nwant: %s", tt.yaml, err, tt.want)
+		}
 	}
 }

@@ -91,14 +91,7 @@ func checkStruct(n *yaml.Node, t reflect.Type, path string, getenv func(string) 
 		return fmt.Errorf("%s: expected a mapping (line %d)", orRoot(path), n.Line)
 	}
 	fields := map[string]reflect.Type{}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "" || name == "-" || !f.IsExported() {
-			continue
-		}
-		fields[name] = f.Type
-	}
+	collectFields(t, fields)
 	var errs []error
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -116,6 +109,23 @@ func checkStruct(n *yaml.Node, t reflect.Type, path string, getenv func(string) 
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// collectFields maps the yaml keys of t's fields to their types, with the
+// fields of `yaml:",inline"` structs merged in.
+func collectFields(t reflect.Type, fields map[string]reflect.Type) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if opts == "inline" && f.Type.Kind() == reflect.Struct {
+			collectFields(f.Type, fields)
+			continue
+		}
+		if name == "" || name == "-" || !f.IsExported() {
+			continue
+		}
+		fields[name] = f.Type
+	}
 }
 
 func checkScalar(n *yaml.Node, t reflect.Type, path string) error {

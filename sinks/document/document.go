@@ -43,7 +43,7 @@ func Append(b []byte, r *v1.EnrichedRecord) []byte {
 	b = field(b, "submit_id", sub.GetSubmitId())
 	b = field(b, "user_id", sub.GetUserId())
 	b = field(b, "problem_id", sub.GetProblemId())
-	if sub.SubmissionSeq != nil {
+	if sub != nil && sub.SubmissionSeq != nil {
 		b = append(b, `,"submission_seq":`...)
 		b = strconv.AppendUint(b, uint64(sub.GetSubmissionSeq()), 10)
 	}

@@ -1,0 +1,280 @@
+package sinks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/logweave/logweave/router"
+)
+
+// Deps are the process-wide things a Runner uses.
+type Deps struct {
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+// Topics names what a runner reads and where it dead-letters.
+type Topics struct {
+	Enriched string
+	DLQ      string
+}
+
+// Runner is one member of a sink's consumer group.
+type Runner struct {
+	cfg    Config
+	sink   Sink
+	router *router.Router
+	topics Topics
+	cl     *kgo.Client
+	logger *slog.Logger
+	m      *metrics
+
+	mu      sync.Mutex // guards workers
+	workers map[int32]*worker
+	wg      sync.WaitGroup
+
+	// commitMu serializes commits with ownership changes: a worker's
+	// commit checks w.owned under it, and revoke/lost clear w.owned under
+	// it, so no commit for a partition starts after this member gave the
+	// partition up.
+	commitMu sync.Mutex
+
+	fatalOnce sync.Once
+	fatal     chan error
+
+	// shutdownGrace bounds finishing in-flight batches on revoke or stop.
+	shutdownGrace time.Duration
+
+	// onCommit, when set (tests), sees every successful commit.
+	onCommit func(p int32, offset int64)
+}
+
+// New creates a runner and its Kafka client. base are the shared client
+// options (brokers, TLS, SASL); the runner adds its group settings.
+// shutdownGrace bounds how long in-flight writes may finish when partitions
+// are revoked or the runner stops.
+func New(cfg Config, sink Sink, rt *router.Router, topics Topics, base []kgo.Opt, shutdownGrace time.Duration, deps Deps) (*Runner, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	r := &Runner{
+		cfg: cfg, sink: sink, router: rt, topics: topics,
+		logger: deps.Logger.With("sink", cfg.Name), m: newMetrics(deps.Registerer, cfg.Name),
+		workers: make(map[int32]*worker), fatal: make(chan error, 1), shutdownGrace: shutdownGrace,
+	}
+	start, _ := cfg.StartTime()
+	reset := kgo.NewOffset().AtStart()
+	switch {
+	case start.Equal(latestTime):
+		reset = kgo.NewOffset().AtEnd()
+	case !start.IsZero():
+		reset = kgo.NewOffset().AfterMilli(start.UnixMilli())
+	}
+	opts := append([]kgo.Opt{}, base...)
+	opts = append(opts,
+		kgo.ConsumerGroup(cfg.Group()),
+		kgo.ConsumeTopics(topics.Enriched),
+		// The enricher writes in transactions; aborted records must never
+		// reach a destination.
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Offsets are committed by the workers, only after durable writes.
+		kgo.DisableAutoCommit(),
+		kgo.ConsumeResetOffset(reset),
+		kgo.OnPartitionsAssigned(r.assigned),
+		kgo.OnPartitionsRevoked(r.revoked),
+		kgo.OnPartitionsLost(r.lost),
+		// DLQ records: every reject must be durable before we advance.
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("creating kafka client: %w", err)
+	}
+	r.cl = cl
+	return r, nil
+}
+
+// Client exposes the runner's Kafka client (for readiness checks).
+func (r *Runner) Client() *kgo.Client { return r.cl }
+
+// Run consumes until ctx is done or the sink fails fatally. On the way out
+// it stops fetching, lets in-flight batches finish within the shutdown
+// grace, commits what was delivered, leaves the group and closes the sink.
+func (r *Runner) Run(ctx context.Context) error {
+	pollCtx, stopPolling := context.WithCancel(ctx)
+	defer stopPolling()
+	var fatal error
+	go func() {
+		select {
+		case fatal = <-r.fatal:
+			stopPolling()
+		case <-pollCtx.Done():
+		}
+	}()
+	for {
+		fs := r.cl.PollRecords(pollCtx, 10000)
+		if fs.IsClientClosed() || pollCtx.Err() != nil {
+			break
+		}
+		fs.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				r.logger.Warn("fetch error", "topic", t, "partition", p, "err", err)
+			}
+		})
+		fs.EachPartition(func(ftp kgo.FetchTopicPartition) {
+			if len(ftp.Records) == 0 {
+				return
+			}
+			r.mu.Lock()
+			w := r.workers[ftp.Partition]
+			r.mu.Unlock()
+			if w == nil {
+				return // revoked after the fetch: the new owner reads it
+			}
+			if w.enqueue(ftp.Records, ftp.HighWatermark) > r.cfg.MaxQueuedRecords {
+				w.pause()
+			}
+		})
+	}
+	// Stop fetching, finish or abandon in-flight batches, commit, leave.
+	r.stopAll(true)
+	r.cl.Close()
+	r.wg.Wait()
+	if err := r.sink.Close(); err != nil {
+		r.logger.Warn("closing sink", "err", err)
+	}
+	select {
+	case fatal = <-r.fatal:
+	default:
+	}
+	if fatal != nil {
+		return fatal
+	}
+	return nil
+}
+
+func (r *Runner) fail(err error) {
+	r.fatalOnce.Do(func() { r.fatal <- err })
+}
+
+// assigned starts a worker per new partition.
+func (r *Runner) assigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range assigned[r.topics.Enriched] {
+		if r.workers[p] != nil {
+			continue
+		}
+		w := newWorker(r, p)
+		r.workers[p] = w
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			w.run()
+		}()
+		r.logger.Info("partition assigned", "partition", p)
+	}
+}
+
+// revoked stops the revoked partitions' workers, letting their in-flight
+// batch finish within the grace, and commits what they delivered. The
+// partitions are still ours while this callback runs.
+func (r *Runner) revoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	r.stop(revoked[r.topics.Enriched], true)
+}
+
+// lost drops the workers without committing: the partitions may already be
+// someone else's.
+func (r *Runner) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	r.stop(lost[r.topics.Enriched], false)
+}
+
+func (r *Runner) stopAll(graceful bool) {
+	r.mu.Lock()
+	var ps []int32
+	for p := range r.workers {
+		ps = append(ps, p)
+	}
+	r.mu.Unlock()
+	r.stop(ps, graceful)
+}
+
+// stop ends the given partitions' workers. Graceful: finish the current
+// batch within the shutdown grace, then commit. Otherwise: abandon at once,
+// and never commit again.
+func (r *Runner) stop(ps []int32, graceful bool) {
+	var ws []*worker
+	r.mu.Lock()
+	for _, p := range ps {
+		if w := r.workers[p]; w != nil {
+			ws = append(ws, w)
+			delete(r.workers, p)
+		}
+	}
+	r.mu.Unlock()
+	if !graceful {
+		r.commitMu.Lock()
+		for _, w := range ws {
+			w.owned = false
+		}
+		r.commitMu.Unlock()
+	}
+	for _, w := range ws {
+		w.stop(graceful, r.shutdownGrace)
+	}
+	for _, w := range ws {
+		<-w.done
+		if graceful {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := r.commit(ctx, w); err != nil {
+				r.logger.Warn("final commit failed; the next owner redelivers from the last commit", "partition", w.p, "err", err)
+			}
+			cancel()
+			r.commitMu.Lock()
+			w.owned = false
+			r.commitMu.Unlock()
+		}
+		w.release()
+		r.m.forget(w.p)
+		r.logger.Info("partition released", "partition", w.p, "graceful", graceful, "committed", w.committed)
+	}
+}
+
+// commit commits w's watermark if it advanced and w still owns its
+// partition.
+func (r *Runner) commit(ctx context.Context, w *worker) error {
+	r.commitMu.Lock()
+	defer r.commitMu.Unlock()
+	if !w.owned {
+		return nil
+	}
+	off, epoch, hwm := w.progress()
+	if off <= w.committed {
+		return nil
+	}
+	var cerr error
+	r.cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{r.topics.Enriched: {w.p: {Epoch: epoch, Offset: off}}},
+		func(_ *kgo.Client, _ *kmsgOffsetCommitRequest, resp *kmsgOffsetCommitResponse, err error) {
+			cerr = commitError(resp, err)
+		})
+	if cerr != nil {
+		r.m.commitErrors.Inc()
+		return cerr
+	}
+	w.committed = off
+	r.m.setCommitted(w.p, off, hwm)
+	if r.onCommit != nil {
+		r.onCommit(w.p, off)
+	}
+	return nil
+}

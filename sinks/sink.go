@@ -1,0 +1,78 @@
+package sinks
+
+import (
+	"context"
+
+	"github.com/logweave/logweave/router"
+	v1 "github.com/logweave/logweave/schemas/logweave/v1"
+)
+
+// Record is one enriched record routed to a sink.
+type Record struct {
+	// Enriched is the decoded record.
+	Enriched *v1.EnrichedRecord
+	// Dest is where the router sends it for this sink (index, labels,
+	// metadata, tenant).
+	Dest router.Destination
+	// Value is the record as read from Kafka.
+	Value []byte
+	// Position in the enriched topic.
+	Topic     string
+	Partition int32
+	Offset    int64
+}
+
+// Outcome is what happened to one record of a write.
+type Outcome uint8
+
+// Outcomes of a write, per record.
+const (
+	// Delivered: durably written (or already there: a duplicate of our
+	// own id counts as delivered).
+	Delivered Outcome = iota
+	// Retry: a transient failure (429, 5xx, timeout); the runtime retries
+	// the record with backoff.
+	Retry
+	// Reject: a terminal failure (mapping error, invalid labels, too old);
+	// the runtime dead-letters the record and moves on.
+	Reject
+)
+
+// Result is the outcome of one record.
+type Result struct {
+	Outcome Outcome
+	// Reason classifies a rejection or retry for metrics and the DLQ
+	// header logweave.reason, e.g. "mapping", "too_old", "rate_limited".
+	Reason string
+	// Err says what happened, for logs and the DLQ header logweave.error.
+	Err error
+}
+
+// Ok is the result of a delivered record.
+func Ok() Result { return Result{Outcome: Delivered} }
+
+// RetryLater is the result of a transiently failed record.
+func RetryLater(reason string, err error) Result { return Result{Outcome: Retry, Reason: reason, Err: err} }
+
+// Rejected is the result of a record that can never be written.
+func Rejected(reason string, err error) Result { return Result{Outcome: Reject, Reason: reason, Err: err} }
+
+// Sink is a destination.
+//
+// Write is called concurrently from one goroutine per partition, each with
+// its own batch, so implementations must be safe for concurrent use. It
+// writes the batch and returns exactly one Result per record, in order. It
+// must honor ctx: when ctx is done it returns promptly, reporting records it
+// could not confirm as Retry. Writes must be idempotent per record_id,
+// because after a crash or rebalance the runtime delivers again every
+// record after the last committed offset.
+//
+// A non-nil error is fatal for the whole sink (bad credentials, a
+// destination that refuses us outright): the runtime stops without
+// committing the batch and returns the error, instead of retrying in a hot
+// loop.
+type Sink interface {
+	Write(ctx context.Context, batch []*Record) ([]Result, error)
+	// Close releases the sink's resources after the last Write.
+	Close() error
+}
