@@ -21,6 +21,7 @@ func commands() map[string]command {
 		"broker":  {"run an embedded single-node Kafka (kfake) on 127.0.0.1", runBroker},
 		"ingest":  {"receive OTLP/HTTP and NDJSON and produce to logweave.raw", runIngest},
 		"gen":     {"send an online-judge workload to ingest and write a manifest", runGen},
+		"sink":    {"run one sink (consumer group logweave-sink-NAME) from logweave.enriched to its destination", runSink},
 		"config":  {"check a configuration file or list the LOGWEAVE_* overrides", runConfig},
 		"version": {"print the version", runVersion},
 	}

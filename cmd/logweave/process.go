@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/logweave/logweave/internal/admin"
 	"github.com/logweave/logweave/internal/config"
 	"github.com/logweave/logweave/internal/logging"
+	"github.com/logweave/logweave/internal/reload"
 )
 
 // commonFlags are the flags every role accepts.
@@ -63,6 +65,15 @@ type process struct {
 	reg    *prometheus.Registry
 	ready  *admin.Readiness
 	stdout io.Writer
+
+	reloadOnce sync.Once
+	reloadM    *reload.Metrics
+}
+
+// reloadMetrics registers the reload metrics once per process.
+func (p *process) reloadMetrics() *reload.Metrics {
+	p.reloadOnce.Do(func() { p.reloadM = reload.NewMetrics(p.reg) })
+	return p.reloadM
 }
 
 // runProcess loads the configuration, starts the admin server and runs fn

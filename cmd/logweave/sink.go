@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/logweave/logweave/internal/config"
+	"github.com/logweave/logweave/internal/kafka"
+	"github.com/logweave/logweave/internal/reload"
+	"github.com/logweave/logweave/router"
+	"github.com/logweave/logweave/sinks"
+	"github.com/logweave/logweave/sinks/file"
+)
+
+func runSink(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("logweave sink", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		common commonFlags
+		name   string
+	)
+	common.register(fs)
+	fs.StringVar(&name, "name", "", "the sink to run, from the sinks: section (required)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: logweave sink --name NAME [flags]\n\nRuns one member of consumer group logweave-sink-NAME on logweave.enriched.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if name == "" {
+		fmt.Fprintln(stderr, "logweave sink: --name is required")
+		fs.Usage()
+		return 2
+	}
+	return runProcess("sink", &common, nil, stdout, stderr, func(ctx context.Context, p *process) error {
+		sc, ok := p.cfg.Sink(name)
+		if !ok {
+			var names []string
+			for _, s := range p.cfg.Sinks {
+				names = append(names, s.Name)
+			}
+			return fmt.Errorf("no sink %q in the configuration (configured: %s)", name, strings.Join(names, ", "))
+		}
+		rt, err := newRouter(ctx, p)
+		if err != nil {
+			return err
+		}
+		return runSinkRunner(ctx, p, sc, rt)
+	})
+}
+
+// newRouter loads the routes and keeps them fresh: file changes and SIGHUP
+// re-apply them; a bad file keeps the old routes.
+func newRouter(ctx context.Context, p *process) (*router.Router, error) {
+	cfg, err := router.Load(p.cfg.Router.File)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := router.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if p.cfg.Router.File == "" {
+		return rt, nil
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	w := &reload.Watcher{
+		Kind: "routes", Path: p.cfg.Router.File, Interval: p.cfg.Router.ReloadInterval, Signal: hup, Logger: p.logger,
+		Metrics: p.reloadMetrics(),
+		Apply: func(b []byte) error {
+			cfg, err := router.Parse(b)
+			if err != nil {
+				return err
+			}
+			return rt.Reload(cfg)
+		},
+	}
+	go func() {
+		defer signal.Stop(hup)
+		w.Run(ctx)
+	}()
+	return rt, nil
+}
+
+// newSink builds the destination of a sink entry.
+func newSink(sc config.Sink) (sinks.Sink, error) {
+	switch sc.Type {
+	case "file":
+		return file.New(sc.File)
+	}
+	return nil, fmt.Errorf("sink %q: type %q is not supported", sc.Name, sc.Type)
+}
+
+func runSinkRunner(ctx context.Context, p *process, sc config.Sink, rt *router.Router) error {
+	dest, err := newSink(sc)
+	if err != nil {
+		return err
+	}
+	base, err := kafka.Options(p.cfg.Kafka)
+	if err != nil {
+		return err
+	}
+	topics := sinks.Topics{Enriched: p.cfg.Kafka.Topics.Enriched.Name, DLQ: p.cfg.Kafka.Topics.DLQ.Name}
+	r, err := sinks.New(sc.Config, dest, rt, topics, base, p.cfg.ShutdownTimeout/2, sinks.Deps{Logger: p.logger, Registerer: p.reg})
+	if err != nil {
+		dest.Close()
+		return err
+	}
+	p.ready.Set("sink-"+sc.Name, pingCheck(r.Client()))
+	p.logger.Info("sink running", "sink", sc.Name, "type", sc.Type, "group", sc.Group(), "topic", topics.Enriched)
+	return r.Run(ctx)
+}
