@@ -1,0 +1,92 @@
+package enrich
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// Group is the enricher's consumer group.
+const Group = "logweave-enrich"
+
+// Config is the `enrich:` section.
+type Config struct {
+	// RulesFile holds the sampling rules (see deploy/rules.example.yaml);
+	// re-read on change or SIGHUP, a bad file keeps the old rules. Empty:
+	// DefaultRules.
+	RulesFile string `yaml:"rules_file"`
+	// ReloadInterval between checks of RulesFile. Default 2s.
+	ReloadInterval time.Duration `yaml:"reload_interval"`
+	// CompletionGrace waits this long after a submission's root (or
+	// feedback) span for stragglers before deciding. Default 2s.
+	CompletionGrace time.Duration `yaml:"completion_grace"`
+	// InactivityTimeout decides a submission that got no record for this
+	// long. Default 30s.
+	InactivityTimeout time.Duration `yaml:"inactivity_timeout"`
+	// DecidedTTL is how long a decision is remembered for late records.
+	// Default 10m.
+	DecidedTTL time.Duration `yaml:"decided_ttl"`
+	// MaxPendingSubmissions and MaxPendingBytes bound the state of one
+	// process; above either, the oldest submissions are decided early.
+	// Defaults 200000 and 512 MiB.
+	MaxPendingSubmissions int `yaml:"max_pending_submissions"`
+	MaxPendingBytes       int `yaml:"max_pending_bytes"`
+	// FlushInterval is how often decided records are written and offsets
+	// committed in one transaction. Default 250ms.
+	FlushInterval time.Duration `yaml:"flush_interval"`
+	// TransactionalID of this process; must be unique per running process.
+	// Default logweave-enrich-<hostname>-<pid>.
+	TransactionalID string `yaml:"transactional_id"`
+	// TransactionTimeout bounds a transaction on the broker. Default 60s.
+	TransactionTimeout time.Duration `yaml:"transaction_timeout"`
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		ReloadInterval:        2 * time.Second,
+		CompletionGrace:       2 * time.Second,
+		InactivityTimeout:     30 * time.Second,
+		DecidedTTL:            10 * time.Minute,
+		MaxPendingSubmissions: 200000,
+		MaxPendingBytes:       512 << 20,
+		FlushInterval:         250 * time.Millisecond,
+		TransactionTimeout:    60 * time.Second,
+	}
+}
+
+// Validate checks the section; errors start with the field name.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	for name, d := range map[string]time.Duration{"reload_interval": c.ReloadInterval, "inactivity_timeout": c.InactivityTimeout,
+		"decided_ttl": c.DecidedTTL, "flush_interval": c.FlushInterval, "transaction_timeout": c.TransactionTimeout} {
+		if d <= 0 {
+			add("%s: must be positive", name)
+		}
+	}
+	if c.CompletionGrace < 0 {
+		add("completion_grace: must not be negative")
+	}
+	if c.MaxPendingSubmissions < 1 {
+		add("max_pending_submissions: must be at least 1")
+	}
+	if c.MaxPendingBytes < 1<<20 {
+		add("max_pending_bytes: must be at least 1048576")
+	}
+	if c.RulesFile != "" {
+		if _, err := LoadRules(c.RulesFile); err != nil {
+			add("rules_file: %v", err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) txnID() string {
+	if c.TransactionalID != "" {
+		return c.TransactionalID
+	}
+	host, _ := os.Hostname()
+	return fmt.Sprintf("logweave-enrich-%s-%d", host, os.Getpid())
+}

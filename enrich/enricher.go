@@ -1,0 +1,233 @@
+package enrich
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/logweave/logweave/internal/partition"
+	v1 "github.com/logweave/logweave/schemas/logweave/v1"
+)
+
+// Topics names what the enricher reads and writes.
+type Topics struct {
+	Raw      string
+	Enriched string
+	DLQ      string
+}
+
+// Deps are the process-wide things an Enricher uses.
+type Deps struct {
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Enricher is one member of the logweave-enrich group.
+//
+// One loop owns all partition state: poll, add records to their
+// partition's state, decide what is due, and every FlushInterval write the
+// decided records and commit each partition's watermark in one Kafka
+// transaction. Rebalances are blocked while the loop works
+// (BlockRebalanceOnPoll) and allowed between iterations, so a partition is
+// never revoked in the middle of a transaction; revoked partitions simply
+// drop their state, because everything after their committed watermark is
+// read again by the next owner.
+type Enricher struct {
+	cfg    Config
+	topics Topics
+	base   []kgo.Opt
+	cl     *kgo.Client
+	adm    *kadm.Client
+	logger *slog.Logger
+	m      *metrics
+	pr     *processor
+	now    func() time.Time
+	nparts int32
+	// rawTopicID is needed by offset commit requests of newer versions.
+	rawTopicID [16]byte
+
+	mu     sync.Mutex // guards states against the rebalance callbacks
+	states map[int32]*partState
+	// assignErr is set by a callback that could not recover a partition;
+	// the loop returns it.
+	assignErr error
+}
+
+// New creates an enricher. base are the shared client options.
+func New(cfg Config, topics Topics, rules *Rules, base []kgo.Opt, deps Deps) (*Enricher, error) {
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	e := &Enricher{cfg: cfg, topics: topics, base: base, logger: deps.Logger, m: newMetrics(deps.Registerer), now: deps.Now,
+		states: map[int32]*partState{}}
+	e.pr = &processor{cfg: cfg, rawTopic: topics.Raw, m: e.m}
+	e.pr.rules.Store(rules)
+	opts := append([]kgo.Opt{}, base...)
+	opts = append(opts,
+		kgo.ConsumerGroup(Group),
+		kgo.ConsumeTopics(topics.Raw),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.DisableAutoCommit(),
+		// Rebalances wait until the loop allows them between iterations,
+		// so no transaction spans a revocation.
+		kgo.BlockRebalanceOnPoll(),
+		// A new owner must not start from offsets of a transaction still
+		// in flight.
+		kgo.RequireStableFetchOffsets(),
+		kgo.TransactionalID(cfg.txnID()),
+		kgo.TransactionTimeout(cfg.TransactionTimeout),
+		// Enriched records go to the partition matching their raw one.
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.OnPartitionsAssigned(e.assigned),
+		kgo.OnPartitionsRevoked(e.dropped),
+		kgo.OnPartitionsLost(e.dropped),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("creating kafka client: %w", err)
+	}
+	e.cl = cl
+	e.adm = kadm.NewClient(cl)
+	return e, nil
+}
+
+// SetRules swaps the sampling rules; pending submissions are decided with
+// the rules current when they are decided.
+func (e *Enricher) SetRules(r *Rules) { e.pr.rules.Store(r) }
+
+// Client exposes the Kafka client (readiness checks).
+func (e *Enricher) Client() *kgo.Client { return e.cl }
+
+// Run enriches until ctx is done. On the way out it commits what was
+// decided and leaves the group; undecided submissions are re-read by the
+// next owner.
+func (e *Enricher) Run(ctx context.Context) error {
+	defer e.cl.Close()
+	if err := e.loadPartitionCount(ctx); err != nil {
+		return err
+	}
+	lastFlush := e.now()
+	for ctx.Err() == nil {
+		pctx, cancel := context.WithTimeout(ctx, e.cfg.FlushInterval)
+		fs := e.cl.PollRecords(pctx, 5000)
+		cancel()
+		if fs.IsClientClosed() {
+			break
+		}
+		fs.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+				e.logger.Warn("fetch error", "topic", t, "partition", p, "err", err)
+			}
+		})
+		e.mu.Lock()
+		if err := e.assignErr; err != nil {
+			e.mu.Unlock()
+			return err
+		}
+		now := e.now()
+		fs.EachRecord(func(r *kgo.Record) { e.take(r, now) })
+		for _, st := range e.states {
+			e.pr.decideDue(st, now)
+		}
+		e.pr.enforceLimits(e.states, now)
+		e.m.oldestPending.Set(oldestPendingAge(e.states, now).Seconds())
+		var err error
+		if now.Sub(lastFlush) >= e.cfg.FlushInterval || ctx.Err() != nil {
+			err = e.flush(ctx)
+			lastFlush = now
+		}
+		e.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		e.cl.AllowRebalance()
+	}
+	// Final flush of what is decided, with a fresh context.
+	fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	e.mu.Lock()
+	err := e.flush(fctx)
+	e.mu.Unlock()
+	e.cl.AllowRebalance()
+	return err
+}
+
+func (e *Enricher) loadPartitionCount(ctx context.Context) error {
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	td, err := e.adm.ListTopics(tctx, e.topics.Raw, e.topics.Enriched)
+	if err != nil {
+		return fmt.Errorf("describing topics: %w", err)
+	}
+	raw, enr := td[e.topics.Raw], td[e.topics.Enriched]
+	if raw.Err != nil {
+		return fmt.Errorf("topic %s: %w", e.topics.Raw, raw.Err)
+	}
+	if enr.Err != nil {
+		return fmt.Errorf("topic %s: %w", e.topics.Enriched, enr.Err)
+	}
+	if len(raw.Partitions) != len(enr.Partitions) {
+		return fmt.Errorf("%s has %d partitions but %s has %d: the enricher writes raw partition p to enriched partition p, so they must match",
+			e.topics.Raw, len(raw.Partitions), e.topics.Enriched, len(enr.Partitions))
+	}
+	e.nparts = int32(len(raw.Partitions))
+	e.rawTopicID = raw.ID
+	return nil
+}
+
+// take adds one fetched raw record to its partition's state.
+func (e *Enricher) take(r *kgo.Record, now time.Time) {
+	st := e.states[r.Partition]
+	if st == nil {
+		return // revoked between fetch and now
+	}
+	if len(r.Key) > 0 && e.nparts > 0 {
+		if want := partition.For(r.Key, e.nparts); want != r.Partition {
+			// Another partitioner put it here: move it where its
+			// submission lives, in this same transaction.
+			e.m.misrouted.Inc()
+			st.extra = append(st.extra, &kgo.Record{Topic: e.topics.Raw, Partition: want, Key: r.Key, Value: r.Value, Headers: r.Headers})
+			if r.Offset+1 > st.head {
+				st.head = r.Offset + 1
+			}
+			return
+		}
+	}
+	var env v1.Envelope
+	if err := proto.Unmarshal(r.Value, &env); err != nil || env.GetRecord() == nil {
+		e.m.undecodable.Inc()
+		reason := "not an Envelope"
+		if err != nil {
+			reason = err.Error()
+		}
+		st.extra = append(st.extra, &kgo.Record{Topic: e.topics.DLQ, Key: r.Key, Value: r.Value, Headers: []kgo.RecordHeader{
+			{Key: "logweave.sink", Value: []byte("enrich")}, {Key: "logweave.reason", Value: []byte("decode")},
+			{Key: "logweave.error", Value: []byte(reason)}, {Key: "logweave.source.topic", Value: []byte(r.Topic)},
+			{Key: "logweave.source.partition", Value: []byte(strconv.Itoa(int(r.Partition)))},
+			{Key: "logweave.source.offset", Value: []byte(strconv.FormatInt(r.Offset, 10))},
+		}})
+		if r.Offset+1 > st.head {
+			st.head = r.Offset + 1
+		}
+		return
+	}
+	key := string(r.Key)
+	if key == "" {
+		key = env.GetRecordId()
+	}
+	e.pr.add(st, key, &env, r.Offset, len(r.Value), now)
+}

@@ -1,0 +1,59 @@
+package enrich
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	recordsIn       *prometheus.CounterVec
+	recordsOut      *prometheus.CounterVec
+	recordsDropped  *prometheus.CounterVec
+	join            *prometheus.CounterVec
+	decisions       *prometheus.CounterVec
+	decisionLatency prometheus.Histogram
+	pendingSubs     prometheus.Gauge
+	pendingBytes    prometheus.Gauge
+	oldestPending   prometheus.Gauge
+	misrouted       prometheus.Counter
+	late            prometheus.Counter
+	early           prometheus.Counter
+	recovered       prometheus.Counter
+	undecodable     prometheus.Counter
+	txns            *prometheus.CounterVec
+	committed       *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		recordsIn: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "logweave_enrich_records_in_total",
+			Help: "Raw records read, by kind (log, span)."}, []string{"kind"}),
+		recordsOut: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "logweave_enrich_records_out_total",
+			Help: "Enriched records emitted (kept), by kind."}, []string{"kind"}),
+		recordsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "logweave_enrich_records_dropped_total",
+			Help: "Records dropped by head sampling, by kind."}, []string{"kind"}),
+		join: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "logweave_enrich_join_total",
+			Help: "Emitted logs by join result: hit (span found) or miss."}, []string{"result"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "logweave_enrich_decisions_total",
+			Help: "Submissions decided, by tail rule name or head."}, []string{"rule"}),
+		decisionLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "logweave_enrich_decision_latency_seconds",
+			Help: "Time from a submission's first record to its decision.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 12)}),
+		pendingSubs:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "logweave_enrich_pending_submissions", Help: "Undecided submissions held."}),
+		pendingBytes:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "logweave_enrich_pending_bytes", Help: "Bytes of raw records held by undecided submissions."}),
+		oldestPending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "logweave_enrich_oldest_pending_seconds", Help: "Age of the oldest undecided submission."}),
+		misrouted: prometheus.NewCounter(prometheus.CounterOpts{Name: "logweave_enrich_misrouted_total",
+			Help: "Raw records found on a partition their key does not hash to, re-produced to the right one."}),
+		late: prometheus.NewCounter(prometheus.CounterOpts{Name: "logweave_enrich_late_records_total",
+			Help: "Records that arrived after their submission was decided and followed the decision."}),
+		early: prometheus.NewCounter(prometheus.CounterOpts{Name: "logweave_enrich_early_decisions_total",
+			Help: "Submissions decided early because the pending limits were reached."}),
+		recovered: prometheus.NewCounter(prometheus.CounterOpts{Name: "logweave_enrich_reread_skipped_total",
+			Help: "Raw records read again after an assignment whose enriched record was already out."}),
+		undecodable: prometheus.NewCounter(prometheus.CounterOpts{Name: "logweave_enrich_undecodable_total",
+			Help: "Raw records that are not an Envelope, sent to the DLQ."}),
+		txns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "logweave_enrich_transactions_total",
+			Help: "Transactions and offset commits, by result (committed, aborted, offsets_only)."}, []string{"result"}),
+		committed: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "logweave_enrich_committed_offset",
+			Help: "Committed raw offset (the watermark) per partition."}, []string{"partition"}),
+	}
+	reg.MustRegister(m.recordsIn, m.recordsOut, m.recordsDropped, m.join, m.decisions, m.decisionLatency, m.pendingSubs,
+		m.pendingBytes, m.oldestPending, m.misrouted, m.late, m.early, m.recovered, m.undecodable, m.txns, m.committed)
+	return m
+}

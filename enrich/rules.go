@@ -1,0 +1,338 @@
+package enrich
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/logweave/logweave/enrich/expr"
+	"github.com/logweave/logweave/internal/yamlstrict"
+	v1 "github.com/logweave/logweave/schemas/logweave/v1"
+)
+
+// RulesConfig is the sampling rules file.
+type RulesConfig struct {
+	// Tail rules keep a whole submission when any of its records matches;
+	// the first matching rule (in order) names the decision.
+	Tail []TailRule `yaml:"tail"`
+	// Head sampling applies to submissions no tail rule keeps.
+	Head HeadConfig `yaml:"head"`
+}
+
+// TailRule is a named expression (see package expr).
+type TailRule struct {
+	Name string `yaml:"name"`
+	When string `yaml:"when"`
+}
+
+// HeadConfig are the head sampling rates, each from 0 (drop) to 1 (keep).
+type HeadConfig struct {
+	// Levels maps a level (trace, debug, info, warn, error, fatal) to its
+	// rate. Defaults: fatal 1, error 1, warn 0.5, info 0.1, debug 0,
+	// trace 0.
+	Levels map[string]float64 `yaml:"levels"`
+	// Services overrides the info rate per service; spans of a service
+	// use its info rate, so kept info logs come with their spans.
+	Services map[string]float64 `yaml:"services"`
+	// DebugServices keep debug (and trace) records at DebugRate.
+	DebugServices []string `yaml:"debug_services"`
+	// DebugRate for DebugServices. Default 1.
+	DebugRate float64 `yaml:"debug_rate"`
+}
+
+// DefaultRules are the rules used without a rules file.
+func DefaultRules() RulesConfig {
+	return RulesConfig{
+		Tail: []TailRule{
+			{Name: "error", When: `level >= error or span.status == "error"`},
+			{Name: "crash", When: `body contains "panic" or body contains "OOMKilled" or body contains "CrashLoopBackOff" or attr["k8s.event.reason"] in ["OOMKilled", "CrashLoopBackOff"]`},
+			{Name: "slow_judge", When: `kind == "span" and stage == "judge" and span.duration > 10s`},
+			{Name: "slow_compile", When: `kind == "span" and stage == "compile" and span.duration > 30s`},
+		},
+		Head: HeadConfig{
+			Levels:    map[string]float64{"fatal": 1, "error": 1, "warn": 0.5, "info": 0.1, "debug": 0, "trace": 0},
+			DebugRate: 1,
+		},
+	}
+}
+
+// LoadRules reads a rules file; an empty path gives the defaults.
+func LoadRules(path string) (*Rules, error) {
+	if path == "" {
+		return CompileRules(DefaultRules())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading rules: %w", err)
+	}
+	r, err := ParseRules(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return r, nil
+}
+
+// ParseRules parses and compiles a rules document. Keys it omits take the
+// defaults; a tail: list replaces the default rules.
+func ParseRules(b []byte) (*Rules, error) {
+	cfg := DefaultRules()
+	cfg.Tail = nil
+	if err := yamlstrict.Decode(b, &cfg, os.Getenv); err != nil {
+		return nil, err
+	}
+	if cfg.Tail == nil {
+		cfg.Tail = DefaultRules().Tail
+	}
+	return CompileRules(cfg)
+}
+
+// Rules are compiled sampling rules. They are immutable; reloading builds
+// new Rules.
+type Rules struct {
+	cfg  RulesConfig
+	tail []compiledRule
+	// rates by level rank (index 1..6) for services without overrides.
+	levels [7]float64
+}
+
+type compiledRule struct {
+	name string
+	e    *expr.Expr
+}
+
+// CompileRules validates and compiles a configuration.
+func CompileRules(cfg RulesConfig) (*Rules, error) {
+	var errs []error
+	r := &Rules{cfg: cfg}
+	names := map[string]bool{}
+	for i, t := range cfg.Tail {
+		at := fmt.Sprintf("tail[%d]", i)
+		if t.Name != "" {
+			at += " (" + t.Name + ")"
+		}
+		switch {
+		case t.Name == "":
+			errs = append(errs, fmt.Errorf("%s.name: required", at))
+		case names[t.Name]:
+			errs = append(errs, fmt.Errorf("%s.name: %q is used by another rule", at, t.Name))
+		case strings.HasPrefix(t.Name, "head:") || strings.HasPrefix(t.Name, "early:"):
+			errs = append(errs, fmt.Errorf("%s.name: must not start with head: or early:", at))
+		}
+		names[t.Name] = true
+		e, err := expr.Parse(t.When)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s.when: %w", at, err))
+			continue
+		}
+		r.tail = append(r.tail, compiledRule{name: t.Name, e: e})
+	}
+	for lvl, rate := range cfg.Head.Levels {
+		rank := expr.LevelRank(lvl)
+		if rank == 0 {
+			errs = append(errs, fmt.Errorf("head.levels: %q is not a level (allowed: %s)", lvl, strings.Join(expr.Levels, ", ")))
+			continue
+		}
+		if err := checkRate(rate); err != nil {
+			errs = append(errs, fmt.Errorf("head.levels.%s: %w", lvl, err))
+		}
+		r.levels[rank] = rate
+	}
+	for svc, rate := range cfg.Head.Services {
+		if err := checkRate(rate); err != nil {
+			errs = append(errs, fmt.Errorf("head.services.%s: %w", svc, err))
+		}
+	}
+	if err := checkRate(cfg.Head.DebugRate); err != nil {
+		errs = append(errs, fmt.Errorf("head.debug_rate: %w", err))
+	}
+	sort.Strings(r.cfg.Head.DebugServices)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func checkRate(r float64) error {
+	if r < 0 || r > 1 || math.IsNaN(r) {
+		return fmt.Errorf("%v is not a rate between 0 and 1", r)
+	}
+	return nil
+}
+
+// TailMatch returns the first tail rule the record matches.
+func (r *Rules) TailMatch(env expr.Env) (string, bool) {
+	for _, t := range r.tail {
+		if t.e.Eval(env) {
+			return t.name, true
+		}
+	}
+	return "", false
+}
+
+// HeadRate is the keep rate of a record of the given level rank (1 trace
+// ... 6 fatal; 0 unknown counts as info) and service.
+func (r *Rules) HeadRate(rank int, service string) float64 {
+	if rank <= 0 || rank > 6 {
+		rank = 3
+	}
+	switch {
+	case rank <= 2:
+		if i := sort.SearchStrings(r.cfg.Head.DebugServices, service); i < len(r.cfg.Head.DebugServices) && r.cfg.Head.DebugServices[i] == service {
+			return r.cfg.Head.DebugRate
+		}
+	case rank == 3:
+		if rate, ok := r.cfg.Head.Services[service]; ok {
+			return rate
+		}
+	}
+	return r.levels[rank]
+}
+
+// sampleHash maps a submission key to [0, 1): the same key always gets the
+// same number, in every process, so head sampling keeps or drops records of
+// a level together, and a record kept at a rate is also kept at any higher
+// rate. FNV-1a 64.
+func sampleHash(key string) float64 {
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	return float64(h.Sum64()>>11) / (1 << 53)
+}
+
+// headKeptBy renders a head decision for kept_by.
+func headKeptBy(rate float64) string {
+	return "head:" + strconv.FormatFloat(rate, 'g', -1, 64)
+}
+
+// recordEnv evaluates rule fields against one record.
+type recordEnv struct {
+	env  *v1.Envelope
+	span *v1.SpanContext // the span a log joined, or the span itself
+	sub  *v1.Submission
+}
+
+func (e *recordEnv) Field(name, key string) (expr.Value, bool) {
+	str := func(s string) (expr.Value, bool) {
+		if s == "" {
+			return expr.Value{}, false
+		}
+		return expr.Str(s), true
+	}
+	l, sp := e.env.GetLog(), e.env.GetSpan()
+	switch name {
+	case "kind":
+		return str(e.env.Kind())
+	case "level":
+		return expr.Lvl(levelRank(e.env)), true
+	case "service":
+		return str(e.env.Service())
+	case "body":
+		if l != nil {
+			return str(l.GetBody())
+		}
+		return str(sp.GetStatus().GetMessage())
+	case "stage":
+		if s := e.sub.GetStage().Name(); s != "" {
+			return str(s)
+		}
+		return str(e.span.GetStage().Name())
+	case "log_type":
+		if l != nil {
+			return str(l.GetLogType().Name())
+		}
+		return expr.Value{}, false
+	case "submit_id":
+		return str(e.sub.GetSubmitId())
+	case "user_id":
+		return str(e.sub.GetUserId())
+	case "problem_id":
+		return str(e.sub.GetProblemId())
+	case "lang":
+		return str(e.sub.GetLang())
+	case "submission_seq":
+		if e.sub == nil || e.sub.SubmissionSeq == nil {
+			return expr.Value{}, false
+		}
+		return expr.Num(float64(e.sub.GetSubmissionSeq())), true
+	case "namespace":
+		return str(e.env.Resource().GetNamespace())
+	case "pod":
+		return str(e.env.Resource().GetPod())
+	case "node":
+		return str(e.env.Resource().GetNode())
+	case "cluster":
+		return str(e.env.Resource().GetCluster())
+	case "span.name":
+		if e.span == nil {
+			return expr.Value{}, false
+		}
+		return str(e.span.GetName())
+	case "span.status":
+		if e.span == nil {
+			return expr.Value{}, false
+		}
+		return expr.Str(e.span.GetStatus().Name()), true
+	case "span.status_message":
+		if e.span == nil {
+			return expr.Value{}, false
+		}
+		return str(e.span.GetStatusMessage())
+	case "span.duration":
+		if e.span == nil {
+			return expr.Value{}, false
+		}
+		return expr.Dur(e.span.GetDurationNanos()), true
+	case "span.kind":
+		if sp == nil {
+			return expr.Value{}, false
+		}
+		return str(strings.ToLower(strings.TrimPrefix(sp.GetKind().String(), "SPAN_KIND_")))
+	case "attr":
+		return attrValue(e.env.Attributes(), key)
+	case "resource":
+		return attrValue(e.env.Resource().GetAttributes(), key)
+	}
+	return expr.Value{}, false
+}
+
+func attrValue(attrs []*v1.KeyValue, key string) (expr.Value, bool) {
+	for _, kv := range attrs {
+		if kv.GetKey() != key {
+			continue
+		}
+		switch x := kv.GetValue().GetValue().(type) {
+		case *v1.AnyValue_StringValue:
+			return expr.Str(x.StringValue), true
+		case *v1.AnyValue_IntValue:
+			return expr.Num(float64(x.IntValue)), true
+		case *v1.AnyValue_DoubleValue:
+			return expr.Num(x.DoubleValue), true
+		case *v1.AnyValue_BoolValue:
+			return expr.Value{Kind: expr.Bool, B: x.BoolValue}, true
+		case *v1.AnyValue_BytesValue:
+			return expr.Str(hex.EncodeToString(x.BytesValue)), true
+		}
+		return expr.Value{}, false
+	}
+	return expr.Value{}, false
+}
+
+// levelRank is a record's level: a log's severity; a span is error when
+// its status is error, info otherwise. Unknown severities count as info.
+func levelRank(env *v1.Envelope) int {
+	if l := env.GetLog(); l != nil {
+		if r := expr.LevelRank(l.GetSeverityNumber().Level()); r > 0 {
+			return r
+		}
+		return 3
+	}
+	if env.GetSpan().GetStatus().GetCode() == v1.StatusCode_STATUS_CODE_ERROR {
+		return 5
+	}
+	return 3
+}

@@ -1,0 +1,445 @@
+package enrich
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"google.golang.org/protobuf/proto"
+
+	v1 "github.com/logweave/logweave/schemas/logweave/v1"
+)
+
+// metadataPrefix starts the offset-commit metadata: "lw1:e=<offset>" is the
+// enriched offset from which a new owner reads what is already out.
+const metadataPrefix = "lw1:e="
+
+// flush writes the decided records and commits every partition's
+// watermark, atomically. Without records to write it commits the offsets
+// alone. A failed transaction is aborted and every partition is rewound to
+// its last committed watermark and rebuilt, as if newly assigned.
+func (e *Enricher) flush(ctx context.Context) error {
+	var (
+		outs    int
+		commits = map[int32]int64{}
+		parts   []int32
+	)
+	for p, st := range e.states {
+		outs += len(st.out) + len(st.extra)
+		if wm := st.watermark(); wm > st.committed {
+			commits[p] = wm
+		}
+		parts = append(parts, p)
+	}
+	if outs == 0 && len(commits) == 0 {
+		return nil
+	}
+	sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
+	if outs == 0 {
+		if err := e.commitPlain(ctx, commits); err != nil {
+			e.logger.Warn("committing offsets failed; retrying next flush", "err", err)
+			return nil
+		}
+		e.m.txns.WithLabelValues("offsets_only").Inc()
+		e.committedTo(commits)
+		return nil
+	}
+	err := e.transact(ctx, parts, commits)
+	if err == nil {
+		e.m.txns.WithLabelValues("committed").Inc()
+		e.committedTo(commits)
+		for _, st := range e.states {
+			st.out, st.extra = st.out[:0], st.extra[:0]
+		}
+		return nil
+	}
+	e.m.txns.WithLabelValues("aborted").Inc()
+	e.logger.Warn("transaction failed; aborting and rewinding to the committed offsets", "err", err)
+	actx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if aerr := e.cl.AbortBufferedRecords(actx); aerr != nil {
+		return fmt.Errorf("aborting buffered records after %v: %w", err, aerr)
+	}
+	if aerr := e.cl.EndTransaction(actx, kgo.TryAbort); aerr != nil {
+		// A fenced or failed producer cannot continue; let the process
+		// restart and the group recover.
+		return fmt.Errorf("aborting transaction after %v: %w", err, aerr)
+	}
+	return e.rewindAll(ctx)
+}
+
+func (e *Enricher) committedTo(commits map[int32]int64) {
+	for p, wm := range commits {
+		if st := e.states[p]; st != nil {
+			st.committed = wm
+			e.m.committed.WithLabelValues(strconv.Itoa(int(p))).Set(float64(wm))
+		}
+	}
+}
+
+// transact produces every partition's output and commits the watermarks in
+// one transaction.
+func (e *Enricher) transact(ctx context.Context, parts []int32, commits map[int32]int64) error {
+	if err := e.cl.BeginTransaction(); err != nil {
+		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	var (
+		perr  error
+		errMu = make(chan struct{}, 1)
+	)
+	errMu <- struct{}{}
+	setErr := func(err error) {
+		<-errMu
+		if perr == nil {
+			perr = err
+		}
+		errMu <- struct{}{}
+	}
+	for _, p := range parts {
+		st := e.states[p]
+		for _, o := range st.out {
+			b, err := proto.Marshal(o.rec)
+			if err != nil {
+				return fmt.Errorf("encoding enriched record %s: %w", o.rec.GetRecordId(), err)
+			}
+			mark := o.mark
+			e.cl.Produce(ctx, &kgo.Record{Topic: e.topics.Enriched, Partition: p, Key: []byte(o.key), Value: b},
+				func(r *kgo.Record, err error) {
+					if err != nil {
+						setErr(err)
+						return
+					}
+					// Promises run in order per partition, so the first
+					// offset seen is the submission's first record.
+					if mark.enriched < 0 {
+						mark.enriched = r.Offset
+					}
+				})
+		}
+		for _, r := range st.extra {
+			e.cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+				if err != nil {
+					setErr(err)
+				}
+			})
+		}
+	}
+	if err := e.cl.Flush(ctx); err != nil {
+		return fmt.Errorf("flushing: %w", err)
+	}
+	<-errMu
+	err := perr
+	errMu <- struct{}{}
+	if err != nil {
+		return fmt.Errorf("producing: %w", err)
+	}
+	for _, p := range parts {
+		st := e.states[p]
+		for _, o := range st.out {
+			if o.mark.enriched >= 0 && o.mark.enriched+1 > st.enrichedNext {
+				st.enrichedNext = o.mark.enriched + 1
+			}
+		}
+	}
+	if len(commits) > 0 {
+		if err := e.commitInTxn(ctx, commits); err != nil {
+			return err
+		}
+	}
+	if err := e.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		return fmt.Errorf("committing transaction: %w", err)
+	}
+	return nil
+}
+
+// commitInTxn adds the consumer group's offsets to the open transaction
+// (AddOffsetsToTxn + TxnOffsetCommit), with each partition's metadata.
+func (e *Enricher) commitInTxn(ctx context.Context, commits map[int32]int64) error {
+	pid, epoch, err := e.cl.ProducerID(ctx)
+	if err != nil {
+		return fmt.Errorf("loading producer id: %w", err)
+	}
+	member, gen := e.cl.GroupMetadata()
+	add := kmsg.NewPtrAddOffsetsToTxnRequest()
+	add.TransactionalID = e.cfg.txnID()
+	add.ProducerID, add.ProducerEpoch, add.Group = pid, epoch, Group
+	if err := retryConcurrent(ctx, func() error {
+		resp, err := add.RequestWith(ctx, e.cl)
+		if err != nil {
+			return err
+		}
+		return kerr.ErrorForCode(resp.ErrorCode)
+	}); err != nil {
+		return fmt.Errorf("adding offsets to the transaction: %w", err)
+	}
+	req := kmsg.NewPtrTxnOffsetCommitRequest()
+	req.TransactionalID = e.cfg.txnID()
+	req.Group, req.ProducerID, req.ProducerEpoch, req.MemberID, req.Generation = Group, pid, epoch, member, gen
+	t := kmsg.NewTxnOffsetCommitRequestTopic()
+	t.Topic, t.TopicID = e.topics.Raw, e.rawTopicID
+	for p, wm := range commits {
+		pt := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+		pt.Partition, pt.Offset, pt.LeaderEpoch = p, wm, -1
+		meta := metadataPrefix + strconv.FormatInt(e.states[p].commitMetadata(wm), 10)
+		pt.Metadata = &meta
+		t.Partitions = append(t.Partitions, pt)
+	}
+	req.Topics = append(req.Topics, t)
+	return retryConcurrent(ctx, func() error {
+		resp, err := req.RequestWith(ctx, e.cl)
+		if err != nil {
+			return fmt.Errorf("committing offsets in the transaction: %w", err)
+		}
+		for _, rt := range resp.Topics {
+			for _, rp := range rt.Partitions {
+				if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
+					return fmt.Errorf("committing offset of %s/%d in the transaction: %w", rt.Topic, rp.Partition, err)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// retryConcurrent retries fn while the coordinator reports a concurrent
+// transaction still finishing, for up to ten seconds.
+func retryConcurrent(ctx context.Context, fn func() error) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := fn()
+		if err == nil || !errors.Is(err, kerr.ConcurrentTransactions) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// commitPlain commits offsets outside a transaction: used when a flush has
+// only dropped submissions to account for, so no records to write.
+func (e *Enricher) commitPlain(ctx context.Context, commits map[int32]int64) error {
+	member, gen := e.cl.GroupMetadata()
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Group, req.MemberID, req.Generation = Group, member, gen
+	t := kmsg.NewOffsetCommitRequestTopic()
+	t.Topic, t.TopicID = e.topics.Raw, e.rawTopicID
+	for p, wm := range commits {
+		pt := kmsg.NewOffsetCommitRequestTopicPartition()
+		pt.Partition, pt.Offset, pt.LeaderEpoch = p, wm, -1
+		meta := metadataPrefix + strconv.FormatInt(e.states[p].commitMetadata(wm), 10)
+		pt.Metadata = &meta
+		t.Partitions = append(t.Partitions, pt)
+	}
+	req.Topics = append(req.Topics, t)
+	resp, err := req.RequestWith(ctx, e.cl)
+	if err != nil {
+		return err
+	}
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
+				return fmt.Errorf("%s/%d: %w", rt.Topic, rp.Partition, err)
+			}
+		}
+	}
+	return nil
+}
+
+// assigned recovers the state of newly assigned partitions.
+func (e *Enricher) assigned(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	ps := assigned[e.topics.Raw]
+	if len(ps) == 0 {
+		return
+	}
+	states, err := e.recover(ctx, ps)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err != nil {
+		e.assignErr = fmt.Errorf("recovering partitions %v: %w", ps, err)
+		return
+	}
+	for p, st := range states {
+		e.states[p] = st
+		e.logger.Info("partition assigned", "partition", p, "from", st.committed, "already_emitted", len(st.emitted))
+	}
+}
+
+// dropped forgets revoked or lost partitions. Everything after their
+// committed watermark is read again by their next owner.
+func (e *Enricher) dropped(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, p := range lost[e.topics.Raw] {
+		if st := e.states[p]; st != nil {
+			e.logger.Info("partition released", "partition", p, "pending_submissions", len(st.subs))
+		}
+		delete(e.states, p)
+		e.m.committed.DeleteLabelValues(strconv.Itoa(int(p)))
+	}
+}
+
+// rewindAll rebuilds every partition from its committed watermark after an
+// aborted transaction and points the consumer back there.
+func (e *Enricher) rewindAll(ctx context.Context) error {
+	var ps []int32
+	for p := range e.states {
+		ps = append(ps, p)
+	}
+	states, err := e.recover(ctx, ps)
+	if err != nil {
+		return fmt.Errorf("rewinding after an aborted transaction: %w", err)
+	}
+	offsets := map[int32]kgo.EpochOffset{}
+	for p, st := range states {
+		e.states[p] = st
+		offsets[p] = kgo.EpochOffset{Epoch: -1, Offset: st.committed}
+	}
+	e.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{e.topics.Raw: offsets})
+	return nil
+}
+
+// recover builds fresh states for partitions: the committed watermark and
+// its metadata, then the enriched partition read from the metadata's offset
+// to learn which records are already out and which submissions were kept.
+func (e *Enricher) recover(ctx context.Context, ps []int32) (map[int32]*partState, error) {
+	committed, meta, err := e.fetchCommitted(ctx, ps)
+	if err != nil {
+		return nil, err
+	}
+	ends, err := e.adm.ListEndOffsets(ctx, e.topics.Enriched)
+	if err != nil {
+		return nil, fmt.Errorf("listing enriched end offsets: %w", err)
+	}
+	states := map[int32]*partState{}
+	scan := map[int32]kgo.Offset{}
+	for _, p := range ps {
+		end, _ := ends.Lookup(e.topics.Enriched, p)
+		st := newPartState(e.topics.Raw, p, committed[p], end.Offset)
+		states[p] = st
+		if from, ok := meta[p]; ok && from < end.Offset {
+			scan[p] = kgo.NewOffset().At(from)
+		}
+	}
+	if len(scan) == 0 {
+		return states, nil
+	}
+	opts := append([]kgo.Opt{}, e.base...)
+	opts = append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{e.topics.Enriched: scan}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	rd, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	now := e.now()
+	remaining := len(scan)
+	done := map[int32]bool{}
+	for remaining > 0 {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		fs := rd.PollFetches(sctx)
+		cancel()
+		if err := sctx.Err(); err != nil {
+			return nil, fmt.Errorf("reading %s to recover: %w", e.topics.Enriched, err)
+		}
+		fs.EachPartition(func(ftp kgo.FetchTopicPartition) {
+			st := states[ftp.Partition]
+			end, _ := ends.Lookup(e.topics.Enriched, ftp.Partition)
+			for _, r := range ftp.Records {
+				if r.Offset >= end.Offset {
+					break
+				}
+				st.remember(r, now)
+			}
+			// Read-committed fetches stop at the last stable offset; the
+			// end we captured can lie past control records, so the last
+			// stable offset reaching it also counts as done.
+			if !done[ftp.Partition] && (ftp.LastStableOffset >= end.Offset || len(ftp.Records) > 0 && ftp.Records[len(ftp.Records)-1].Offset+1 >= end.Offset) {
+				done[ftp.Partition] = true
+				remaining--
+			}
+		})
+	}
+	return states, nil
+}
+
+// remember records an enriched record found during recovery.
+func (st *partState) remember(r *kgo.Record, now time.Time) {
+	var er v1.EnrichedRecord
+	if err := proto.Unmarshal(r.Value, &er); err != nil {
+		return
+	}
+	st.emitted[er.GetRecordId()] = true
+	key := string(r.Key)
+	dec := st.done[key]
+	if dec == nil {
+		keptBy := er.GetSampling().GetKeptBy()
+		early := strings.HasPrefix(keptBy, "early:")
+		keptBy = strings.TrimPrefix(keptBy, "early:")
+		if strings.HasPrefix(keptBy, "head:") {
+			keptBy = ""
+		}
+		dec = &decision{keptBy: keptBy, early: early, spans: map[string]*v1.SpanContext{}, sub: er.GetSubmission(), at: now}
+		st.done[key] = dec
+		st.doneQ = append(st.doneQ, key)
+	}
+	if sp := er.GetRecord().GetSpan(); sp != nil {
+		dec.spans[spanKey(sp.GetSpanId())] = er.GetSpan()
+	}
+}
+
+// fetchCommitted reads committed offsets and metadata with require_stable,
+// waiting out transactions still being completed.
+func (e *Enricher) fetchCommitted(ctx context.Context, ps []int32) (map[int32]int64, map[int32]int64, error) {
+	deadline := time.Now().Add(e.cfg.TransactionTimeout + 10*time.Second)
+	for {
+		committed, meta := map[int32]int64{}, map[int32]int64{}
+		resps, err := e.adm.FetchOffsets(kadm.RequireStable(ctx), Group)
+		unstable := errors.Is(err, kerr.UnstableOffsetCommit)
+		if err != nil && !unstable && !errors.Is(err, kerr.GroupIDNotFound) {
+			return nil, nil, fmt.Errorf("fetching committed offsets: %w", err)
+		}
+		for _, p := range ps {
+			r, ok := resps.Lookup(e.topics.Raw, p)
+			if !ok {
+				continue
+			}
+			if r.Err != nil {
+				if errors.Is(r.Err, kerr.UnstableOffsetCommit) {
+					unstable = true
+					continue
+				}
+				return nil, nil, fmt.Errorf("fetching committed offset of %s/%d: %w", e.topics.Raw, p, r.Err)
+			}
+			if r.At >= 0 {
+				committed[p] = r.At
+			}
+			if s, ok := strings.CutPrefix(r.Metadata, metadataPrefix); ok {
+				if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+					meta[p] = n
+				}
+			}
+		}
+		if !unstable {
+			return committed, meta, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, nil, errors.New("committed offsets stayed unstable: a transaction of the previous owner never finished")
+		}
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+	}
+}
