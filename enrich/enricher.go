@@ -38,11 +38,13 @@ type Deps struct {
 // One loop owns all partition state: poll, add records to their
 // partition's state, decide what is due, and every FlushInterval write the
 // decided records and commit each partition's watermark in one Kafka
-// transaction. Rebalances are blocked while the loop works
-// (BlockRebalanceOnPoll) and allowed between iterations, so a partition is
-// never revoked in the middle of a transaction; revoked partitions simply
-// drop their state, because everything after their committed watermark is
-// read again by the next owner.
+// transaction. The loop holds e.mu for a whole iteration, transaction
+// included, and the revoke/lost callbacks take e.mu before dropping a
+// partition: the group cannot finish rebalancing away a partition while a
+// transaction that commits it is in flight, and after the callback nothing
+// of the partition is left to commit. Revoked partitions simply drop their
+// state, because everything after their committed watermark is read again
+// by the next owner.
 type Enricher struct {
 	cfg    Config
 	topics Topics
@@ -82,9 +84,6 @@ func New(cfg Config, topics Topics, rules *Rules, base []kgo.Opt, deps Deps) (*E
 		kgo.ConsumeTopics(topics.Raw),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.DisableAutoCommit(),
-		// Rebalances wait until the loop allows them between iterations,
-		// so no transaction spans a revocation.
-		kgo.BlockRebalanceOnPoll(),
 		// A new owner must not start from offsets of a transaction still
 		// in flight.
 		kgo.RequireStableFetchOffsets(),
@@ -154,7 +153,6 @@ func (e *Enricher) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		e.cl.AllowRebalance()
 	}
 	// Final flush of what is decided, with a fresh context.
 	fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -162,7 +160,6 @@ func (e *Enricher) Run(ctx context.Context) error {
 	e.mu.Lock()
 	err := e.flush(fctx)
 	e.mu.Unlock()
-	e.cl.AllowRebalance()
 	return err
 }
 

@@ -1,8 +1,12 @@
 package enrich
 
 import (
+	"context"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/logweave/logweave/internal/gen"
 
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )
@@ -41,4 +45,88 @@ func TestEnricher_GenWorkloadMatchesManifest(t *testing.T) {
 		t.Errorf("%d logs joined, %d missing their span; gen logs all run in spans", joined, missing)
 	}
 	t.Logf("%d submissions, %d kept records", len(entries), len(got))
+}
+
+// (b) An enricher killed mid-stream (client closed, nothing flushed) and
+// replaced: read_committed output has every expected record exactly once.
+func TestEnricher_KilledMidStreamExactlyOnce(t *testing.T) {
+	v := newEnv(t)
+	first := v.startEnricher(testEnrichConfig())
+	done := make(chan []gen.ManifestEntry)
+	go func() { done <- v.runGen(21, 200, 100) }()
+	// Let it work for a while, then kill it with submissions pending and,
+	// likely, a transaction open.
+	time.Sleep(1200 * time.Millisecond)
+	first.kill()
+	v.startEnricher(testEnrichConfig())
+	entries := <-done
+	want := expected(t, entries)
+	got := v.readEnriched(total(want), 60*time.Second)
+	checkExactlyOnce(t, got, want)
+}
+
+// (c) Two enrichers with partitions moving between them under load.
+func TestEnricher_RebalanceUnderLoadExactlyOnce(t *testing.T) {
+	v := newEnv(t)
+	a := v.startEnricher(testEnrichConfig())
+	done := make(chan []gen.ManifestEntry)
+	go func() { done <- v.runGen(31, 300, 100) }()
+	time.Sleep(700 * time.Millisecond)
+	b := v.startEnricher(testEnrichConfig()) // partitions move to b
+	time.Sleep(700 * time.Millisecond)
+	a.stop(t) // and back again
+	time.Sleep(700 * time.Millisecond)
+	v.startEnricher(testEnrichConfig())
+	time.Sleep(500 * time.Millisecond)
+	b.stop(t)
+	entries := <-done
+	want := expected(t, entries)
+	got := v.readEnriched(total(want), 60*time.Second)
+	checkExactlyOnce(t, got, want)
+}
+
+// (d) Committed offsets never pass the oldest record of a pending
+// submission: submissions without a root span stay pending until the
+// inactivity timeout, and kadm shows the commits waiting for them.
+func TestEnricher_CommitsStopAtOldestPending(t *testing.T) {
+	v := newEnv(t)
+	cfg := testEnrichConfig()
+	cfg.InactivityTimeout = 4 * time.Second
+	v.startEnricher(cfg)
+	cl := v.cluster.Client()
+	// On partition p: a pending submission (a log, no root span), then
+	// complete submissions after it.
+	pendingKey := keyFor(0)
+	pendingOff := v.produceRaw(cl, pendingKey, logEnv("p1", pendingKey, v1.SeverityNumber_SEVERITY_NUMBER_ERROR))
+	var after int64
+	for i := 0; i < 5; i++ {
+		k := keyForOther(0, i)
+		v.produceRaw(cl, k, logEnv(fmt.Sprintf("l%d", i), k, v1.SeverityNumber_SEVERITY_NUMBER_ERROR))
+		after = v.produceRaw(cl, k, rootSpan(fmt.Sprintf("s%d", i), k))
+	}
+	// The complete ones are decided and emitted...
+	got := v.readEnriched(10, 10*time.Second)
+	if len(got) != 10 {
+		t.Fatalf("%d records emitted, want the 10 of the complete submissions", len(got))
+	}
+	// ...but the commit stays at the pending submission's first record.
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		offs, err := v.adm.FetchOffsets(context.Background(), Group)
+		if err == nil {
+			if o, ok := offs.Lookup(rawTopic, 0); ok && o.At > pendingOff {
+				t.Fatalf("committed %d, past the pending record at %d", o.At, pendingOff)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// After the inactivity timeout it is decided and the commit moves on.
+	waitFor(t, 15*time.Second, "the commit to pass everything", func() bool {
+		offs, err := v.adm.FetchOffsets(context.Background(), Group)
+		if err != nil {
+			return false
+		}
+		o, ok := offs.Lookup(rawTopic, 0)
+		return ok && o.At == after+1
+	})
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/logweave/logweave/enrich/expr"
 	"github.com/logweave/logweave/ingest"
 	"github.com/logweave/logweave/internal/gen"
+	"github.com/logweave/logweave/internal/partition"
 	"github.com/logweave/logweave/internal/testkafka"
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )
@@ -249,4 +250,61 @@ func total(m map[string]int) int {
 		n += v
 	}
 	return n
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// keyFor returns a key that hashes to partition p.
+func keyFor(p int32) string { return keyForOther(p, -1) }
+
+func keyForOther(p int32, n int) string {
+	for i := 0; ; i++ {
+		k := fmt.Sprintf("S%d-%d", n+1, i)
+		if partition.For([]byte(k), nParts) == p {
+			return k
+		}
+	}
+}
+
+var idSeq struct {
+	sync.Mutex
+	n byte
+}
+
+func newID(n int) []byte {
+	idSeq.Lock()
+	defer idSeq.Unlock()
+	idSeq.n++
+	b := make([]byte, n)
+	b[0], b[n-1] = 1, idSeq.n
+	return b
+}
+
+func logEnv(id, submit string, sev v1.SeverityNumber) *v1.Envelope {
+	return &v1.Envelope{RecordId: id, Record: &v1.Envelope_Log{Log: &v1.Log{TimeUnixNano: 1, SeverityNumber: sev, Body: "x", Service: "judge",
+		Submission: &v1.Submission{SubmitId: submit}}}}
+}
+
+func rootSpan(id, submit string) *v1.Envelope {
+	return &v1.Envelope{RecordId: id, Record: &v1.Envelope_Span{Span: &v1.Span{TraceId: newID(16), SpanId: newID(8), Name: "submission",
+		StartTimeUnixNano: 1, EndTimeUnixNano: 2, Service: "gateway", Submission: &v1.Submission{SubmitId: submit}}}}
+}
+
+func (v *env) produceRaw(cl *kgo.Client, key string, env *v1.Envelope) int64 {
+	v.t.Helper()
+	b, _ := proto.Marshal(env)
+	r := &kgo.Record{Topic: rawTopic, Key: []byte(key), Value: b}
+	if err := cl.ProduceSync(context.Background(), r).FirstErr(); err != nil {
+		v.t.Fatal(err)
+	}
+	return r.Offset
 }

@@ -62,9 +62,16 @@ func (e *Enricher) flush(ctx context.Context) error {
 		return nil
 	}
 	e.m.txns.WithLabelValues("aborted").Inc()
-	e.logger.Warn("transaction failed; aborting and rewinding to the committed offsets", "err", err)
 	actx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if ctx.Err() != nil {
+		// Shutting down: abort; the next owner re-reads from the
+		// committed offsets.
+		e.cl.AbortBufferedRecords(actx)         //nolint:errcheck // best effort on the way out
+		e.cl.EndTransaction(actx, kgo.TryAbort) //nolint:errcheck // best effort on the way out
+		return nil
+	}
+	e.logger.Warn("transaction failed; aborting and rewinding to the committed offsets", "err", err)
 	if aerr := e.cl.AbortBufferedRecords(actx); aerr != nil {
 		return fmt.Errorf("aborting buffered records after %v: %w", err, aerr)
 	}
@@ -256,12 +263,17 @@ func (e *Enricher) commitPlain(ctx context.Context, commits map[int32]int64) err
 	return nil
 }
 
-// assigned recovers the state of newly assigned partitions.
-func (e *Enricher) assigned(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
+// assigned recovers the state of newly assigned partitions. It does not
+// use the callback's context, which a quickly following rebalance cancels:
+// recovery must finish (or fail for real) before the partitions are
+// fetched.
+func (e *Enricher) assigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
 	ps := assigned[e.topics.Raw]
 	if len(ps) == 0 {
 		return
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	states, err := e.recover(ctx, ps)
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -317,7 +329,9 @@ func (e *Enricher) recover(ctx context.Context, ps []int32) (map[int32]*partStat
 	if err != nil {
 		return nil, err
 	}
-	ends, err := e.adm.ListEndOffsets(ctx, e.topics.Enriched)
+	// The committed offsets are stable, so no transaction of a previous
+	// owner is open: the read-committed end is where the scan stops.
+	ends, err := e.adm.ListCommittedOffsets(ctx, e.topics.Enriched)
 	if err != nil {
 		return nil, fmt.Errorf("listing enriched end offsets: %w", err)
 	}
@@ -336,7 +350,11 @@ func (e *Enricher) recover(ctx context.Context, ps []int32) (map[int32]*partStat
 	}
 	opts := append([]kgo.Opt{}, e.base...)
 	opts = append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{e.topics.Enriched: scan}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// The enriched topic is written only in transactions, so its last
+		// offset is a commit or abort marker: keeping control records
+		// lets the scan see that it reached the end.
+		kgo.KeepControlRecords())
 	rd, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, err
@@ -348,8 +366,9 @@ func (e *Enricher) recover(ctx context.Context, ps []int32) (map[int32]*partStat
 	for remaining > 0 {
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		fs := rd.PollFetches(sctx)
+		err := sctx.Err()
 		cancel()
-		if err := sctx.Err(); err != nil {
+		if err != nil {
 			return nil, fmt.Errorf("reading %s to recover: %w", e.topics.Enriched, err)
 		}
 		fs.EachPartition(func(ftp kgo.FetchTopicPartition) {
@@ -359,12 +378,11 @@ func (e *Enricher) recover(ctx context.Context, ps []int32) (map[int32]*partStat
 				if r.Offset >= end.Offset {
 					break
 				}
-				st.remember(r, now)
+				if !r.Attrs.IsControl() {
+					st.remember(r, now)
+				}
 			}
-			// Read-committed fetches stop at the last stable offset; the
-			// end we captured can lie past control records, so the last
-			// stable offset reaching it also counts as done.
-			if !done[ftp.Partition] && (ftp.LastStableOffset >= end.Offset || len(ftp.Records) > 0 && ftp.Records[len(ftp.Records)-1].Offset+1 >= end.Offset) {
+			if !done[ftp.Partition] && len(ftp.Records) > 0 && ftp.Records[len(ftp.Records)-1].Offset+1 >= end.Offset {
 				done[ftp.Partition] = true
 				remaining--
 			}
