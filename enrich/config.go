@@ -60,10 +60,13 @@ func DefaultConfig() Config {
 func (c *Config) Validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	for name, d := range map[string]time.Duration{"reload_interval": c.ReloadInterval, "inactivity_timeout": c.InactivityTimeout,
-		"decided_ttl": c.DecidedTTL, "flush_interval": c.FlushInterval, "transaction_timeout": c.TransactionTimeout} {
-		if d <= 0 {
-			add("%s: must be positive", name)
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{{"reload_interval", c.ReloadInterval}, {"inactivity_timeout", c.InactivityTimeout}, {"decided_ttl", c.DecidedTTL},
+		{"flush_interval", c.FlushInterval}, {"transaction_timeout", c.TransactionTimeout}} {
+		if f.d <= 0 {
+			add("%s: must be positive", f.name)
 		}
 	}
 	if c.CompletionGrace < 0 {

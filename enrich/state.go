@@ -50,14 +50,14 @@ type output struct {
 // partState is everything the enricher holds for one raw partition. It is
 // owned by the enricher's loop; nothing else touches it.
 type partState struct {
-	p      int32
-	topic  string
-	subs   map[string]*submission
-	order  []*submission // by first offset; decided ones removed lazily
-	done   map[string]*decision
-	doneQ  []string // decision order, for expiry
-	head   int64    // next raw offset to read
-	bytes  int
+	p     int32
+	topic string
+	subs  map[string]*submission
+	order []*submission // by first offset; decided ones removed lazily
+	done  map[string]*decision
+	doneQ []string // decision order, for expiry
+	head  int64    // next raw offset to read
+	bytes int
 	// emitted holds record ids found in the enriched partition when the
 	// partition was assigned: those are out already and are skipped when
 	// the raw records are read again.

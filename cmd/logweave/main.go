@@ -19,8 +19,10 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"broker":  {"run an embedded single-node Kafka (kfake) on 127.0.0.1", runBroker},
+		"dev":     {"run the whole pipeline in one process on an embedded Kafka, with a workload", runDev},
 		"ingest":  {"receive OTLP/HTTP and NDJSON and produce to logweave.raw", runIngest},
 		"gen":     {"send an online-judge workload to ingest and write a manifest", runGen},
+		"enrich":  {"join and sample logweave.raw into logweave.enriched, exactly once (group logweave-enrich)", runEnrich},
 		"sink":    {"run one sink (consumer group logweave-sink-NAME) from logweave.enriched to its destination", runSink},
 		"config":  {"check a configuration file or list the LOGWEAVE_* overrides", runConfig},
 		"version": {"print the version", runVersion},

@@ -126,7 +126,7 @@ func Parse(src string) (*Expr, error) {
 }
 
 func (p *parser) peek() token { return p.toks[p.pos] }
-func (p *parser) next() token  { t := p.toks[p.pos]; p.pos++; return t }
+func (p *parser) next() token { t := p.toks[p.pos]; p.pos++; return t }
 
 func (p *parser) errAt(t token, format string, args ...any) error {
 	return &Error{Col: t.col, Msg: fmt.Sprintf(format, args...), Src: p.src}

@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/logweave/logweave/enrich"
 	"github.com/logweave/logweave/ingest"
 	"github.com/logweave/logweave/internal/admin"
 	"github.com/logweave/logweave/internal/kafka"
@@ -38,6 +39,8 @@ type Config struct {
 	Kafka kafka.Config `yaml:"kafka"`
 	// Ingest configures the OTLP/HTTP and NDJSON receiver.
 	Ingest ingest.Config `yaml:"ingest"`
+	// Enrich configures the join and sampling stage.
+	Enrich enrich.Config `yaml:"enrich"`
 	// Router says which sinks take which records and how.
 	Router Router `yaml:"router"`
 	// Sinks are the destinations, each run by `logweave sink --name`.
@@ -98,6 +101,7 @@ func Default() Config {
 		ShutdownTimeout: 30 * time.Second,
 		Kafka:           kafka.Default(),
 		Ingest:          ingest.Default(),
+		Enrich:          enrich.DefaultConfig(),
 		Router:          Router{ReloadInterval: 2 * time.Second},
 		Sinks:           []Sink{DefaultSink("file", "file")},
 	}
@@ -114,6 +118,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, prefix("kafka.", c.Kafka.Validate()))
 	errs = append(errs, prefix("ingest.", c.Ingest.Validate()))
+	errs = append(errs, prefix("enrich.", c.Enrich.Validate()))
 	if c.Router.ReloadInterval <= 0 {
 		errs = append(errs, errors.New("router.reload_interval: must be positive, e.g. 2s"))
 	}

@@ -170,7 +170,7 @@ func TestLoad_Errors(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			yaml: "kafak: {}\n",
-			want: "kafak: unknown key (line 1); allowed keys: admin, ingest, kafka, log, router, shutdown_timeout, sinks",
+			want: "kafak: unknown key (line 1); allowed keys: admin, enrich, ingest, kafka, log, router, shutdown_timeout, sinks",
 		},
 		{
 			name: "bad duration",

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/logweave/logweave/ingest"
+	"github.com/logweave/logweave/internal/broker"
+	"github.com/logweave/logweave/internal/config"
+	"github.com/logweave/logweave/internal/gen"
+	"github.com/logweave/logweave/internal/status"
+)
+
+func runDev(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("logweave dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		common     commonFlags
+		dataDir    string
+		port       int
+		partitions int
+		listen     string
+		genRate    float64
+		genLogs    string
+		every      time.Duration
+	)
+	common.register(fs)
+	fs.StringVar(&dataDir, "data-dir", ".logweave", "state directory: kafka/ for the embedded broker, files/ for the file sink")
+	fs.IntVar(&port, "port", 9092, "embedded Kafka port on 127.0.0.1 (0: any free port)")
+	fs.IntVar(&partitions, "partitions", 4, "partitions of logweave.raw and logweave.enriched")
+	fs.StringVar(&listen, "listen", "127.0.0.1:4318", "ingest address (OTLP/HTTP and NDJSON)")
+	fs.Float64Var(&genRate, "gen", 5, "also run the workload generator at this many submissions/s (0: off)")
+	fs.StringVar(&genLogs, "gen-logs", "otlp", "how the generator sends logs: otlp or ndjson")
+	fs.DurationVar(&every, "status-every", 3*time.Second, "how often to print the status line")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: logweave dev [flags]\n\nRuns the whole pipeline in one process on an embedded Kafka: broker, ingest,\nenrich and every configured sink (by default a file sink), plus a workload.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if common.adminAddr == "" {
+		common.adminAddr = "127.0.0.1:0"
+	}
+	extra := func(c *config.Config) {
+		c.Kafka.Brokers = []string{fmt.Sprintf("127.0.0.1:%d", max(port, 1))}
+		c.Kafka.Topics.Raw.Partitions = int32(partitions)
+		c.Kafka.Topics.Enriched.Partitions = int32(partitions)
+		c.Ingest.Listen = listen
+		for i := range c.Sinks {
+			if c.Sinks[i].Type == "file" && c.Sinks[i].File.Dir == filepath.Join(".logweave", "files") {
+				c.Sinks[i].File.Dir = filepath.Join(dataDir, "files")
+			}
+		}
+	}
+	return runProcess("dev", &common, extra, stdout, stderr, func(ctx context.Context, p *process) error {
+		b, err := broker.Start(ctx, broker.Config{Port: port, DataDir: filepath.Join(dataDir, "kafka"), Topics: p.cfg.Kafka.Topics}, p.logger)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		p.cfg.Kafka.Brokers = []string{b.Addr()}
+		return runPipeline(ctx, p, b.Addr(), genRate, genLogs, every)
+	})
+}
+
+// stage is one running part of the dev pipeline.
+type stage struct {
+	name   string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startStage(name string, fn func(context.Context) error) *stage {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &stage{name: name, cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- fn(ctx) }()
+	return s
+}
+
+// runPipeline runs ingest, enrich, the sinks and the generator until ctx is
+// done or a stage fails, then stops them in data-flow order: generator,
+// ingest (drains), enrich (final transaction), sinks (final commit).
+func runPipeline(ctx context.Context, p *process, brokerAddr string, genRate float64, genLogs string, every time.Duration) error {
+	ln, err := net.Listen("tcp", p.cfg.Ingest.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", p.cfg.Ingest.Listen, err)
+	}
+	cl, err := newKafkaClient(p, "ingest", ingest.ProducerOptions(p.cfg.Ingest)...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	rt, err := newRouter(ctx, p)
+	if err != nil {
+		return err
+	}
+	var stages []*stage
+	stages = append(stages, startStage("ingest", func(c context.Context) error { return serveIngest(c, p, cl, ln) }))
+	stages = append(stages, startStage("enrich", func(c context.Context) error { return runEnricher(c, p) }))
+	var sinkNames []string
+	for _, sc := range p.cfg.Sinks {
+		sc := sc
+		sinkNames = append(sinkNames, sc.Name)
+		stages = append(stages, startStage("sink "+sc.Name, func(c context.Context) error { return runSinkRunner(c, p, sc, rt) }))
+	}
+	url := "http://" + ln.Addr().String()
+	fmt.Fprintf(p.stdout, "logweave dev: kafka %s | ingest %s (/v1/logs /v1/traces /v1/ndjson) | sinks %v\n", brokerAddr, url, sinkNames)
+	for _, sc := range p.cfg.Sinks {
+		if sc.Type == "file" {
+			fmt.Fprintf(p.stdout, "logweave dev: file sink %q writes %s\n", sc.Name, sc.File.Dir)
+		}
+	}
+	if genRate > 0 {
+		fmt.Fprintf(p.stdout, "logweave dev: generating %.1f submissions/s (--gen 0 to stop); Ctrl-C to quit\n", genRate)
+		stages = append([]*stage{startStage("gen", func(c context.Context) error {
+			rep, err := gen.Run(c, gen.Config{URL: url, Logs: genLogs, Rate: genRate, Duration: 365 * 24 * time.Hour, Seed: uint64(time.Now().UnixNano()),
+				Users: 1000, Rates: gen.Rates{Error: 0.05, Timeout: 0.03, Slow: 0.05, Crash: 0.02}})
+			p.logger.Info("generator stopped", "report", rep.String())
+			if c.Err() != nil {
+				return nil
+			}
+			return err
+		})}, stages...)
+	}
+
+	adm := kadm.NewClient(cl)
+	line := status.NewLine(p.reg, adm, p.cfg.Kafka.Topics.Enriched.Name, sinkNames)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	var failed error
+	failedCh := make(chan error, len(stages))
+	var wg sync.WaitGroup
+	for _, s := range stages {
+		wg.Add(1)
+		go func(s *stage) {
+			defer wg.Done()
+			select {
+			case err := <-s.done:
+				s.done <- err // keep it for the shutdown below
+				if err != nil {
+					failedCh <- fmt.Errorf("%s: %w", s.name, err)
+				}
+			case <-ctx.Done():
+			}
+		}(s)
+	}
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case failed = <-failedCh:
+			break loop
+		case <-tick.C:
+			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			fmt.Fprintln(p.stdout, line.String(sctx))
+			cancel()
+		}
+	}
+	var errs []error
+	if failed != nil {
+		errs = append(errs, failed)
+	}
+	for _, s := range stages {
+		s.cancel()
+		if err := <-s.done; err != nil && !errors.Is(err, context.Canceled) && (failed == nil || !errors.Is(failed, err)) {
+			errs = append(errs, fmt.Errorf("%s: %w", s.name, err))
+		}
+	}
+	wg.Wait()
+	fctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	fmt.Fprintln(p.stdout, line.String(fctx))
+	cancel()
+	return errors.Join(errs...)
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/logweave/logweave/enrich"
+	"github.com/logweave/logweave/internal/kafka"
+	"github.com/logweave/logweave/internal/reload"
+)
+
+func runEnrich(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("logweave enrich", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var common commonFlags
+	common.register(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: logweave enrich [flags]\n\nOne member of consumer group logweave-enrich: joins and samples logweave.raw into logweave.enriched, exactly once.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	return runProcess("enrich", &common, nil, stdout, stderr, func(ctx context.Context, p *process) error {
+		return runEnricher(ctx, p)
+	})
+}
+
+// runEnricher runs one enricher with hot-reloaded rules until ctx is done.
+func runEnricher(ctx context.Context, p *process) error {
+	rules, err := enrich.LoadRules(p.cfg.Enrich.RulesFile)
+	if err != nil {
+		return err
+	}
+	base, err := kafka.Options(p.cfg.Kafka)
+	if err != nil {
+		return err
+	}
+	t := p.cfg.Kafka.Topics
+	e, err := enrich.New(p.cfg.Enrich, enrich.Topics{Raw: t.Raw.Name, Enriched: t.Enriched.Name, DLQ: t.DLQ.Name}, rules, base,
+		enrich.Deps{Logger: p.logger, Registerer: p.reg})
+	if err != nil {
+		return err
+	}
+	if path := p.cfg.Enrich.RulesFile; path != "" {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		w := &reload.Watcher{Kind: "rules", Path: path, Interval: p.cfg.Enrich.ReloadInterval, Signal: hup, Logger: p.logger,
+			Metrics: p.reloadMetrics(),
+			Apply: func(b []byte) error {
+				r, err := enrich.ParseRules(b)
+				if err != nil {
+					return err
+				}
+				e.SetRules(r)
+				return nil
+			}}
+		go func() {
+			defer signal.Stop(hup)
+			w.Run(ctx)
+		}()
+	}
+	p.ready.Set("enrich", pingCheck(e.Client()))
+	p.logger.Info("enricher running", "group", enrich.Group, "from", t.Raw.Name, "to", t.Enriched.Name)
+	return e.Run(ctx)
+}
