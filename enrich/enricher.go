@@ -146,7 +146,9 @@ func (e *Enricher) Run(ctx context.Context) error {
 		e.m.oldestPending.Set(oldestPendingAge(e.states, now).Seconds())
 		var err error
 		if now.Sub(lastFlush) >= e.cfg.FlushInterval || ctx.Err() != nil {
-			err = e.flush(ctx)
+			fctx, cancel := context.WithTimeout(context.Background(), e.cfg.TransactionTimeout)
+			err = e.flush(fctx)
+			cancel()
 			lastFlush = now
 		}
 		e.mu.Unlock()
@@ -154,8 +156,8 @@ func (e *Enricher) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	// Final flush of what is decided, with a fresh context.
-	fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Final flush of what is decided.
+	fctx, cancel := context.WithTimeout(context.Background(), e.cfg.TransactionTimeout)
 	defer cancel()
 	e.mu.Lock()
 	err := e.flush(fctx)

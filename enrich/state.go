@@ -62,6 +62,8 @@ type partState struct {
 	// partition was assigned: those are out already and are skipped when
 	// the raw records are read again.
 	emitted map[string]bool
+	// recovered are the marks rebuilt from the enriched partition, by key.
+	recovered map[string]*emitMark
 	// marks records, in emission order, the enriched offset of the first
 	// record of each emitted submission and the highest raw offset it
 	// covered, to compute the offset-commit metadata.
@@ -82,7 +84,7 @@ type emitMark struct {
 
 func newPartState(topic string, p int32, committed, enrichedNext int64) *partState {
 	return &partState{p: p, topic: topic, subs: map[string]*submission{}, done: map[string]*decision{},
-		emitted: map[string]bool{}, head: committed, committed: committed, enrichedNext: enrichedNext}
+		emitted: map[string]bool{}, recovered: map[string]*emitMark{}, head: committed, committed: committed, enrichedNext: enrichedNext}
 }
 
 // watermark is the offset up to which the partition may be committed: the

@@ -23,7 +23,9 @@ import (
 const metadataPrefix = "lw1:e="
 
 // flush writes the decided records and commits every partition's
-// watermark, atomically. Without records to write it commits the offsets
+// watermark, atomically. ctx must not be the run context: a transaction is
+// never cut short by shutdown, because an interrupted EndTransaction leaves
+// it unknown whether the records are out. Without records to write it commits the offsets
 // alone. A failed transaction is aborted and every partition is rewound to
 // its last committed watermark and rebuilt, as if newly assigned.
 func (e *Enricher) flush(ctx context.Context) error {
@@ -399,6 +401,16 @@ func (st *partState) remember(r *kgo.Record, now time.Time) {
 	}
 	st.emitted[er.GetRecordId()] = true
 	key := string(r.Key)
+	// Rebuild the bookkeeping for commit metadata, so that this owner's
+	// commits still point a later owner at these records.
+	src := er.GetSource().GetOffset()
+	if m := st.recovered[key]; m != nil {
+		m.maxRaw = max(m.maxRaw, src)
+	} else {
+		m := &emitMark{maxRaw: src, enriched: r.Offset}
+		st.recovered[key] = m
+		st.marks = append(st.marks, m)
+	}
 	dec := st.done[key]
 	if dec == nil {
 		keptBy := er.GetSampling().GetKeptBy()
