@@ -197,11 +197,18 @@ func (r *Rules) HeadRate(rank int, service string) float64 {
 // sampleHash maps a submission key to [0, 1): the same key always gets the
 // same number, in every process, so head sampling keeps or drops records of
 // a level together, and a record kept at a rate is also kept at any higher
-// rate. FNV-1a 64.
+// rate. FNV-1a 64 of the key, finished with murmur3's fmix64 so that
+// similar keys (S1, S2, ...) spread evenly.
 func sampleHash(key string) float64 {
 	h := fnv.New64a()
 	h.Write([]byte(key))
-	return float64(h.Sum64()>>11) / (1 << 53)
+	x := h.Sum64()
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return float64(x>>11) / (1 << 53)
 }
 
 // headKeptBy renders a head decision for kept_by.
