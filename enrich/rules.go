@@ -122,7 +122,7 @@ func CompileRules(cfg RulesConfig) (*Rules, error) {
 		case names[t.Name]:
 			errs = append(errs, fmt.Errorf("%s.name: %q is used by another rule", at, t.Name))
 		case strings.HasPrefix(t.Name, "head:") || strings.HasPrefix(t.Name, "early:"):
-			errs = append(errs, fmt.Errorf("%s.name: must not start with head: or early:", at))
+			errs = append(errs, fmt.Errorf("%s.name: must not start with \"head:\" or \"early:\" (reserved)", at))
 		}
 		names[t.Name] = true
 		e, err := expr.Parse(t.When)

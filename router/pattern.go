@@ -73,7 +73,7 @@ func checkIndexPattern(s string) error {
 		return err
 	}
 	if len(p) > 0 && p[0].literal != "" && strings.ContainsAny(p[0].literal[:1], "-_+.") {
-		return fmt.Errorf("%q: an index name must not start with -, _, + or .", s)
+		return fmt.Errorf("%q: an index name must not start with '-', '_', '+' or '.' (Elasticsearch rejects it)", s)
 	}
 	for _, pt := range p {
 		for _, r := range pt.literal {

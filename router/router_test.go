@@ -152,7 +152,7 @@ func TestParse_Errors(t *testing.T) {
 		{"routes: [{name: a, sinks: [x], labels: [service, service]}]", `routes[0] (a).labels: "service" listed twice`},
 		{"routes: [{name: a, sinks: [x], index: 'Logs-{kind}'}]", `routes[0] (a).index: "Logs-{kind}": index names must be lowercase`},
 		{"routes: [{name: a, sinks: [x], index: 'logs {kind}'}]", `routes[0] (a).index: "logs {kind}": ' ' is not allowed in an index name`},
-		{"routes: [{name: a, sinks: [x], index: '_logs'}]", `must not start with -, _, + or .`},
+		{"routes: [{name: a, sinks: [x], index: '_logs'}]", `must not start with '-', '_', '+' or '.'`},
 		{"routes: [{name: a, sinks: [x], index: 'logs-{user_id}'}]", `{user_id} is neither a field`},
 		{"routes: [{name: a, sinks: [x], index: 'logs-{yyyy.MM.dd'}]", `unterminated {`},
 		{"routes: [{name: a, sinks: [x], match: {kind: [metric]}}]", `routes[0] (a).match.kind: "metric" is not allowed (allowed: log, span)`},
