@@ -6,6 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/logweave/logweave/internal/gen"
 
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
@@ -129,4 +133,36 @@ func TestEnricher_CommitsStopAtOldestPending(t *testing.T) {
 		o, ok := offs.Lookup(rawTopic, 0)
 		return ok && o.At == after+1
 	})
+}
+
+// A raw record on a partition its key does not hash to (produced with
+// another partitioner) is moved to the right partition in the same
+// transaction, counted, and enriched there.
+func TestEnricher_MisroutedRecordMovesToItsPartition(t *testing.T) {
+	v := newEnv(t)
+	en := v.startEnricher(testEnrichConfig())
+	key := keyFor(2)
+	cl := v.cluster.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for _, env := range []*v1.Envelope{logEnv("mis-log", key, v1.SeverityNumber_SEVERITY_NUMBER_ERROR), rootSpan("mis-span", key)} {
+		b, _ := proto.Marshal(env)
+		r := &kgo.Record{Topic: rawTopic, Partition: 1, Key: []byte(key), Value: b} // wrong: key hashes to 2
+		if err := cl.ProduceSync(context.Background(), r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := v.readEnriched(2, 15*time.Second)
+	if len(got) != 2 {
+		t.Fatalf("%d enriched records, want 2", len(got))
+	}
+	for _, r := range got {
+		if r.GetSource().GetPartition() != 2 {
+			t.Errorf("%s enriched from raw partition %d, want 2 (where its key belongs)", r.GetRecordId(), r.GetSource().GetPartition())
+		}
+		if r.GetSampling().GetKeptBy() != "error" {
+			t.Errorf("%s kept_by %q: the moved records were not joined as one submission", r.GetRecordId(), r.GetSampling().GetKeptBy())
+		}
+	}
+	if n := testutil.ToFloat64(en.e.m.misrouted); n != 2 {
+		t.Errorf("misrouted metric = %v, want 2", n)
+	}
 }

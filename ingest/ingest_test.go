@@ -3,11 +3,15 @@ package ingest
 import (
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
@@ -466,4 +470,75 @@ func TestIngest_BadRequests(t *testing.T) {
 			t.Errorf("%d %s", code, resp)
 		}
 	})
+}
+
+func TestIngest_InvalidUTF8(t *testing.T) {
+	body := []byte("{\"msg\":\"bad \xff byte\",\"submit_id\":\"S1\",\"ts\":1799999000}\n{\"msg\":\"fine\",\"submit_id\":\"S2\",\"ts\":1799999000}\n")
+	t.Run("replace", func(t *testing.T) {
+		e := newTestEnv(t, nil)
+		code, _, resp := e.post("/v1/ndjson", "application/x-ndjson", body, nil)
+		if code != 200 || !strings.Contains(string(resp), `"accepted":2`) {
+			t.Fatalf("%d %s", code, resp)
+		}
+		var bodies []string
+		for _, r := range e.records(2) {
+			bodies = append(bodies, decodeEnvelope(t, r.Value).GetLog().GetBody())
+		}
+		if !contains(bodies, "bad \uFFFD byte") {
+			t.Errorf("bodies = %q, want the bad byte replaced with U+FFFD", bodies)
+		}
+	})
+	t.Run("reject", func(t *testing.T) {
+		e := newTestEnv(t, func(c *Config) { c.InvalidUTF8 = "reject" })
+		code, _, resp := e.post("/v1/ndjson", "application/x-ndjson", body, nil)
+		if code != 200 || !strings.Contains(string(resp), `"accepted":1`) || !strings.Contains(string(resp), `"line":1,"reason":"invalid_utf8"`) {
+			t.Fatalf("%d %s", code, resp)
+		}
+	})
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// A full producer buffer answers 429 with Retry-After, never 200.
+func TestIngest_BufferFullIs429(t *testing.T) {
+	e := newTestEnv(t, func(c *Config) { c.MaxBufferedRecords = 1 })
+	var lines []string
+	for i := 0; i < 200; i++ {
+		lines = append(lines, fmt.Sprintf(`{"msg":"line %d","submit_id":"S%d","ts":1799999000}`, i, i))
+	}
+	code, hdr, resp := e.post("/v1/ndjson", "application/x-ndjson", []byte(strings.Join(lines, "\n")), nil)
+	if code != http.StatusTooManyRequests || hdr.Get("Retry-After") != "5" || !strings.Contains(string(resp), "producer buffer is full") {
+		t.Fatalf("status %d, Retry-After %q: %s", code, hdr.Get("Retry-After"), resp)
+	}
+}
+
+func TestIngest_TokenFileAndTLS(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	os.WriteFile(tokenFile, []byte("s3cr3t\n"), 0o600)
+	cfg := Default()
+	cfg.Auth.TokenFile = tokenFile
+	srv, err := New(cfg, testTopic, nil, Deps{Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(srv.token) != "s3cr3t" {
+		t.Errorf("token from file = %q, want it trimmed", srv.token)
+	}
+	os.WriteFile(tokenFile, []byte("\n"), 0o600)
+	if _, err := New(cfg, testTopic, nil, Deps{Registerer: prometheus.NewRegistry()}); err == nil || !strings.Contains(err.Error(), "ingest.auth.token_file: file is empty") {
+		t.Errorf("empty token file: %v", err)
+	}
+	bad := Default()
+	bad.TLS.CertFile = "/x.pem"
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "tls: cert_file and key_file must be set together") {
+		t.Errorf("tls validation: %v", err)
+	}
 }
