@@ -19,7 +19,12 @@ import (
 // exactly the records the manifest and the rules say must be kept.
 func TestEnricher_GenWorkloadMatchesManifest(t *testing.T) {
 	v := newEnv(t)
-	v.startEnricher(testEnrichConfig())
+	cfg := testEnrichConfig()
+	// The default grace: under a loaded race-detector run, spans can trail
+	// their logs by more than the tests' usual 500ms, and this test checks
+	// that every log is joined.
+	cfg.CompletionGrace = 2 * time.Second
+	v.startEnricher(cfg)
 	entries := v.runGen(11, 150, 300)
 	want := expected(t, entries)
 	got := v.readEnriched(total(want), 30*time.Second)

@@ -23,6 +23,8 @@ func commands() map[string]command {
 		"ingest":  {"receive OTLP/HTTP and NDJSON and produce to logweave.raw", runIngest},
 		"gen":     {"send an online-judge workload to ingest and write a manifest", runGen},
 		"enrich":  {"join and sample logweave.raw into logweave.enriched, exactly once (group logweave-enrich)", runEnrich},
+		"status":  {"show every logweave consumer group: members, committed offsets, lag, oldest unconsumed record", runStatus},
+		"offsets": {"move an idle group's offsets: offsets set --group G --to earliest|latest|TIME", runOffsets},
 		"sink":    {"run one sink (consumer group logweave-sink-NAME) from logweave.enriched to its destination", runSink},
 		"config":  {"check a configuration file or list the LOGWEAVE_* overrides", runConfig},
 		"version": {"print the version", runVersion},
