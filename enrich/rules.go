@@ -211,6 +211,10 @@ func sampleHash(key string) float64 {
 	return float64(x>>11) / (1 << 53)
 }
 
+// SampleFraction is the number in [0, 1) head sampling draws for a
+// submission key: a record is kept when it is below the record's rate.
+func SampleFraction(key string) float64 { return sampleHash(key) }
+
 // headKeptBy renders a head decision for kept_by.
 func headKeptBy(rate float64) string {
 	return "head:" + strconv.FormatFloat(rate, 'g', -1, 64)

@@ -15,6 +15,7 @@ import (
 	"github.com/logweave/logweave/internal/reload"
 	"github.com/logweave/logweave/router"
 	"github.com/logweave/logweave/sinks"
+	"github.com/logweave/logweave/sinks/elasticsearch"
 	"github.com/logweave/logweave/sinks/file"
 )
 
@@ -91,16 +92,18 @@ func newRouter(ctx context.Context, p *process) (*router.Router, error) {
 }
 
 // newSink builds the destination of a sink entry.
-func newSink(sc config.Sink) (sinks.Sink, error) {
+func newSink(ctx context.Context, p *process, sc config.Sink) (sinks.Sink, error) {
 	switch sc.Type {
 	case "file":
 		return file.New(sc.File)
+	case "elasticsearch":
+		return elasticsearch.New(ctx, sc.Elasticsearch, p.reg, sc.Name)
 	}
 	return nil, fmt.Errorf("sink %q: type %q is not supported", sc.Name, sc.Type)
 }
 
 func runSinkRunner(ctx context.Context, p *process, sc config.Sink, rt *router.Router) error {
-	dest, err := newSink(sc)
+	dest, err := newSink(ctx, p, sc)
 	if err != nil {
 		return err
 	}

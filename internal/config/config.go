@@ -23,6 +23,7 @@ import (
 	"github.com/logweave/logweave/internal/yamlstrict"
 	"github.com/logweave/logweave/router"
 	"github.com/logweave/logweave/sinks"
+	"github.com/logweave/logweave/sinks/elasticsearch"
 	"github.com/logweave/logweave/sinks/file"
 )
 
@@ -65,11 +66,13 @@ type Sink struct {
 	Type string `yaml:"type"`
 	// File configures a file sink.
 	File file.Config `yaml:"file"`
+	// Elasticsearch configures an elasticsearch sink.
+	Elasticsearch elasticsearch.Config `yaml:"elasticsearch"`
 }
 
 // DefaultSink returns the defaults of a sink entry.
 func DefaultSink(name, typ string) Sink {
-	return Sink{Config: sinks.DefaultConfig(name), Type: typ, File: file.Default()}
+	return Sink{Config: sinks.DefaultConfig(name), Type: typ, File: file.Default(), Elasticsearch: elasticsearch.Default()}
 }
 
 // UnmarshalYAML starts every entry from the defaults, so an entry only
@@ -81,7 +84,7 @@ func (s *Sink) UnmarshalYAML(n *yaml.Node) error {
 }
 
 // SinkTypes are the sink types this build has.
-var SinkTypes = []string{"file"}
+var SinkTypes = []string{"file", "elasticsearch"}
 
 // Sink returns the sink called name.
 func (c *Config) Sink(name string) (Sink, bool) {
@@ -138,6 +141,8 @@ func (c *Config) Validate() error {
 		switch s.Type {
 		case "file":
 			errs = append(errs, prefix(at+"file.", s.File.Validate()))
+		case "elasticsearch":
+			errs = append(errs, prefix(at+"elasticsearch.", s.Elasticsearch.Validate()))
 		default:
 			errs = append(errs, fmt.Errorf("%stype: %q is not allowed (allowed: %s)", at, s.Type, strings.Join(SinkTypes, ", ")))
 		}

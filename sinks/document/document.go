@@ -257,6 +257,9 @@ func appendValue(b []byte, v *v1.AnyValue) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// AppendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD.
+func AppendString(b []byte, s string) []byte { return appendString(b, s) }
+
 // appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD.
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')

@@ -1,0 +1,275 @@
+// Package elasticsearch is the Elasticsearch sink: bulk create operations
+// with _id = record_id, so a replayed or redelivered record is a 409 on its
+// own id (counted as delivered), never a second document.
+package elasticsearch
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	es "github.com/elastic/go-elasticsearch/v8"
+	"github.com/elastic/go-elasticsearch/v8/esapi"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/logweave/logweave/sinks"
+	"github.com/logweave/logweave/sinks/document"
+)
+
+// ErrAuth is returned (fatally) when Elasticsearch refuses our
+// credentials: retrying would only hammer it.
+var ErrAuth = errors.New("elasticsearch refused the credentials")
+
+// Sink writes to Elasticsearch.
+type Sink struct {
+	cfg Config
+	cl  *es.Client
+	m   *metrics
+}
+
+// New connects, and installs the index template when configured.
+func New(ctx context.Context, cfg Config, reg prometheus.Registerer, sinkName string) (*Sink, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ecfg := es.Config{
+		Addresses:           cfg.URLs,
+		APIKey:              cfg.APIKey,
+		Username:            cfg.Username,
+		Password:            cfg.Password,
+		CompressRequestBody: cfg.Compress,
+		// The sink runtime retries, per item; the transport must not
+		// retry whole bulk requests behind its back.
+		DisableRetry: true,
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading elasticsearch ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("reading elasticsearch ca_file: no PEM certificate in %s", cfg.CAFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	ecfg.Transport = tr
+	cl, err := es.NewClient(ecfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating elasticsearch client: %w", err)
+	}
+	s := &Sink{cfg: cfg, cl: cl, m: newMetrics(reg, sinkName)}
+	if cfg.Template.Install {
+		if err := s.installTemplate(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *Sink) installTemplate(ctx context.Context) error {
+	body, err := templateBody(s.cfg.Template)
+	if err != nil {
+		return err
+	}
+	res, err := esapi.IndicesPutIndexTemplateRequest{Name: s.cfg.Template.Name, Body: bytes.NewReader(body)}.Do(ctx, s.cl)
+	if err != nil {
+		return fmt.Errorf("installing index template %s: %w", s.cfg.Template.Name, err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden {
+		return fmt.Errorf("installing index template %s: %w (%s)", s.cfg.Template.Name, ErrAuth, res.Status())
+	}
+	if res.IsError() {
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+		return fmt.Errorf("installing index template %s: %s: %s", s.cfg.Template.Name, res.Status(), b)
+	}
+	return nil
+}
+
+// Close releases idle connections.
+func (s *Sink) Close() error { return nil }
+
+// Write sends the batch as bulk create requests of at most MaxBulkBytes and
+// maps every item's result.
+func (s *Sink) Write(ctx context.Context, batch []*sinks.Record) ([]sinks.Result, error) {
+	results := make([]sinks.Result, len(batch))
+	var (
+		body  []byte
+		start int
+	)
+	for i, r := range batch {
+		n := len(body)
+		body = s.appendItem(body, r)
+		if len(body) > s.cfg.MaxBulkBytes && i > start {
+			// Send what came before this item, start anew with it.
+			item := append([]byte(nil), body[n:]...)
+			if err := s.send(ctx, body[:n], batch[start:i], results[start:i]); err != nil {
+				return results, err
+			}
+			body, start = item, i
+		}
+	}
+	if start < len(batch) {
+		if err := s.send(ctx, body, batch[start:], results[start:]); err != nil {
+			return results, err
+		}
+	}
+	return results, nil
+}
+
+// appendItem appends one create action and its document.
+func (s *Sink) appendItem(b []byte, r *sinks.Record) []byte {
+	b = append(b, `{"create":{"_index":`...)
+	b = document.AppendString(b, r.Dest.Index)
+	b = append(b, `,"_id":`...)
+	b = document.AppendString(b, r.Enriched.GetRecordId())
+	if s.cfg.Routing {
+		if id := r.Enriched.GetSubmission().GetSubmitId(); id != "" {
+			b = append(b, `,"routing":`...)
+			b = document.AppendString(b, id)
+		}
+	}
+	b = append(b, "}}\n"...)
+	b = document.Append(b, r.Enriched)
+	return append(b, '\n')
+}
+
+// bulkResponse is the part of a bulk response the sink reads.
+type bulkResponse struct {
+	Errors bool                        `json:"errors"`
+	Items  []map[string]bulkItemResult `json:"items"`
+}
+
+type bulkItemResult struct {
+	Status int `json:"status"`
+	Error  *struct {
+		Type   string `json:"type"`
+		Reason string `json:"reason"`
+	} `json:"error"`
+}
+
+// send performs one bulk request and fills results for its records.
+func (s *Sink) send(ctx context.Context, body []byte, recs []*sinks.Record, results []sinks.Result) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	s.m.bulkBytes.Observe(float64(len(body)))
+	start := time.Now()
+	res, err := esapi.BulkRequest{Body: bytes.NewReader(body)}.Do(ctx, s.cl)
+	s.m.bulkLatency.Observe(time.Since(start).Seconds())
+	fill := func(r sinks.Result) {
+		for i := range results {
+			results[i] = r
+		}
+		s.m.items.WithLabelValues(outcomeName(r)).Add(float64(len(results)))
+	}
+	if err != nil {
+		s.m.requests.WithLabelValues("error").Inc()
+		fill(sinks.RetryLater("network", fmt.Errorf("sending bulk request: %w", err)))
+		return nil
+	}
+	defer res.Body.Close()
+	switch {
+	case res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden:
+		s.m.requests.WithLabelValues(strconv.Itoa(res.StatusCode)).Inc()
+		fill(sinks.RetryLater("auth", ErrAuth))
+		return fmt.Errorf("bulk request: %w (%s): check api_key or username/password and the role's privileges on the indices", ErrAuth, res.Status())
+	case res.StatusCode == http.StatusTooManyRequests:
+		s.m.requests.WithLabelValues("429").Inc()
+		fill(sinks.RetryLater("rate_limited", fmt.Errorf("bulk request rejected: %s", res.Status())))
+		return nil
+	case res.StatusCode >= 500 || res.StatusCode == http.StatusRequestEntityTooLarge:
+		s.m.requests.WithLabelValues(strconv.Itoa(res.StatusCode)).Inc()
+		fill(sinks.RetryLater("unavailable", fmt.Errorf("bulk request failed: %s", res.Status())))
+		return nil
+	case res.IsError():
+		s.m.requests.WithLabelValues(strconv.Itoa(res.StatusCode)).Inc()
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+		fill(sinks.Rejected("bad_request", fmt.Errorf("bulk request refused: %s: %s", res.Status(), b)))
+		return nil
+	}
+	var br bulkResponse
+	if err := json.NewDecoder(res.Body).Decode(&br); err != nil {
+		s.m.requests.WithLabelValues("bad_response").Inc()
+		fill(sinks.RetryLater("bad_response", fmt.Errorf("decoding bulk response: %w", err)))
+		return nil
+	}
+	s.m.requests.WithLabelValues("ok").Inc()
+	if len(br.Items) != len(recs) {
+		fill(sinks.RetryLater("bad_response", fmt.Errorf("bulk response has %d items for %d operations", len(br.Items), len(recs))))
+		return nil
+	}
+	for i, item := range br.Items {
+		var it bulkItemResult
+		for _, v := range item {
+			it = v
+		}
+		results[i] = classify(it)
+		s.m.items.WithLabelValues(itemOutcome(it)).Inc()
+	}
+	return nil
+}
+
+// classify maps one bulk item result: created -> delivered; 409 on our own
+// id -> delivered (it is already there); 429 and 5xx -> retry; other
+// errors (mapping, parsing, invalid index) -> reject with the error type.
+func classify(it bulkItemResult) sinks.Result {
+	switch {
+	case it.Status >= 200 && it.Status < 300:
+		return sinks.Ok()
+	case it.Status == http.StatusConflict && it.Error != nil && it.Error.Type == "version_conflict_engine_exception":
+		return sinks.Ok()
+	}
+	typ, reason := "unknown", ""
+	if it.Error != nil {
+		typ, reason = it.Error.Type, it.Error.Reason
+	}
+	err := fmt.Errorf("%s: %s", typ, reason)
+	switch {
+	case it.Status == http.StatusTooManyRequests:
+		return sinks.RetryLater("rate_limited", err)
+	case it.Status >= 500:
+		return sinks.RetryLater("unavailable", err)
+	}
+	return sinks.Rejected(reasonClass(typ), err)
+}
+
+func reasonClass(typ string) string {
+	switch {
+	case strings.Contains(typ, "mapper") || strings.Contains(typ, "parsing") || strings.Contains(typ, "parse"):
+		return "mapping"
+	case strings.Contains(typ, "index_name"):
+		return "invalid_index"
+	}
+	return "rejected"
+}
+
+func itemOutcome(it bulkItemResult) string {
+	switch {
+	case it.Status >= 200 && it.Status < 300:
+		return "created"
+	case it.Status == http.StatusConflict:
+		return "duplicate"
+	case it.Status == http.StatusTooManyRequests || it.Status >= 500:
+		return "retried"
+	}
+	return "rejected"
+}
+
+func outcomeName(r sinks.Result) string {
+	if r.Outcome == sinks.Reject {
+		return "rejected"
+	}
+	return "retried"
+}

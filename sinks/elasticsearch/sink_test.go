@@ -1,0 +1,258 @@
+package elasticsearch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/logweave/logweave/internal/esfake"
+	"github.com/logweave/logweave/router"
+	"github.com/logweave/logweave/sinks"
+	v1 "github.com/logweave/logweave/schemas/logweave/v1"
+)
+
+func newSink(t *testing.T, srv *esfake.Server, mutate func(*Config)) *Sink {
+	t.Helper()
+	cfg := Default()
+	cfg.URLs = []string{srv.URL}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	s, err := New(context.Background(), cfg, prometheus.NewRegistry(), "es")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func records(n int, prefix string) []*sinks.Record {
+	out := make([]*sinks.Record, n)
+	for i := range out {
+		id := fmt.Sprintf("%s%04d", prefix, i)
+		seq := uint32(7)
+		out[i] = &sinks.Record{
+			Offset: int64(i),
+			Dest:   router.Destination{Index: "logweave-log-2026.11.22"},
+			Enriched: &v1.EnrichedRecord{RecordId: id, Record: &v1.Envelope{RecordId: id, Record: &v1.Envelope_Log{Log: &v1.Log{
+				TimeUnixNano: 1_800_000_000_000_000_000, SeverityNumber: v1.SeverityNumber_SEVERITY_NUMBER_INFO, Body: "line " + id, Service: "judge"}}},
+				Submission: &v1.Submission{SubmitId: "S1", UserId: "U9", SubmissionSeq: &seq}, Sampling: &v1.Sampling{KeptBy: "error", Rate: 1, SampleWeight: 1}},
+		}
+	}
+	return out
+}
+
+func write(t *testing.T, s *Sink, batch []*sinks.Record) []sinks.Result {
+	t.Helper()
+	res, err := s.Write(context.Background(), batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != len(batch) {
+		t.Fatalf("%d results for %d records", len(res), len(batch))
+	}
+	return res
+}
+
+func TestSink_CreatesDocumentsAndTemplate(t *testing.T) {
+	srv := esfake.New()
+	defer srv.Close()
+	s := newSink(t, srv, func(c *Config) { c.Routing = true; c.Template.ILMPolicy = "logweave-30d" })
+	tmpl, ok := srv.Template("logweave")
+	if !ok {
+		t.Fatal("index template not installed")
+	}
+	var parsed struct {
+		IndexPatterns []string `json:"index_patterns"`
+		Template      struct {
+			Settings map[string]any `json:"settings"`
+			Mappings struct {
+				Properties map[string]struct {
+					Type string `json:"type"`
+				} `json:"properties"`
+			} `json:"mappings"`
+		} `json:"template"`
+	}
+	if err := json.Unmarshal(tmpl, &parsed); err != nil {
+		t.Fatal(err)
+	}
+	p := parsed.Template.Mappings.Properties
+	if parsed.IndexPatterns[0] != "logweave-*" || p["@timestamp"].Type != "date_nanos" || p["submit_id"].Type != "keyword" ||
+		p["submission_seq"].Type != "integer" || p["message"].Type != "text" || p["attributes"].Type != "flattened" ||
+		parsed.Template.Settings["index.lifecycle.name"] != "logweave-30d" {
+		t.Errorf("template = %s", tmpl)
+	}
+	res := write(t, s, records(50, "a"))
+	for i, r := range res {
+		if r.Outcome != sinks.Delivered {
+			t.Fatalf("result %d = %+v", i, r)
+		}
+	}
+	docs := srv.Docs("logweave-log-2026.11.22")
+	if len(docs) != 50 {
+		t.Fatalf("%d documents, want 50", len(docs))
+	}
+	var d map[string]any
+	json.Unmarshal(docs["a0007"], &d)
+	if d["record_id"] != "a0007" || d["submit_id"] != "S1" || d["message"] != "line a0007" {
+		t.Errorf("document = %v", d)
+	}
+	if _, gz := srv.Stats(); gz == 0 {
+		t.Error("bulk bodies were not gzipped")
+	}
+}
+
+func TestSink_ReplayLeavesOneDocumentPerID(t *testing.T) {
+	srv := esfake.New()
+	defer srv.Close()
+	reg := prometheus.NewRegistry()
+	cfg := Default()
+	cfg.URLs = []string{srv.URL}
+	s, err := New(context.Background(), cfg, reg, "es")
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := records(30, "r")
+	write(t, s, batch)
+	res := write(t, s, batch)
+	for _, r := range res {
+		if r.Outcome != sinks.Delivered {
+			t.Fatalf("replayed record not delivered: %+v", r)
+		}
+	}
+	if n := len(srv.Docs("logweave-log-2026.11.22")); n != 30 {
+		t.Errorf("%d documents after replaying 30 records twice", n)
+	}
+	if dup := testutil.ToFloat64(s.m.items.WithLabelValues("duplicate")); dup != 30 {
+		t.Errorf("duplicate items = %v, want 30", dup)
+	}
+}
+
+func TestSink_MixedItemOutcomes(t *testing.T) {
+	srv := esfake.New()
+	defer srv.Close()
+	s := newSink(t, srv, nil)
+	srv.SetItemFault(func(index, id string, _ []byte) (int, string, string) {
+		switch id {
+		case "m0001":
+			return 429, "es_rejected_execution_exception", "rejected execution of coordinating operation"
+		case "m0002":
+			return 400, "document_parsing_exception", "[1:42] failed to parse field [submission_seq] of type [integer]"
+		case "m0003":
+			return 503, "unavailable_shards_exception", "primary shard is not active"
+		}
+		return 0, "", ""
+	})
+	res := write(t, s, records(6, "m"))
+	want := []sinks.Outcome{sinks.Delivered, sinks.Retry, sinks.Reject, sinks.Retry, sinks.Delivered, sinks.Delivered}
+	for i, r := range res {
+		if r.Outcome != want[i] {
+			t.Errorf("item %d outcome %v, want %v (%+v)", i, r.Outcome, want[i], r)
+		}
+	}
+	if res[2].Reason != "mapping" || !strings.Contains(res[2].Err.Error(), "document_parsing_exception: [1:42] failed to parse") {
+		t.Errorf("rejection = %+v", res[2])
+	}
+	// Retrying only the failed ones succeeds once the fault is gone.
+	srv.SetItemFault(nil)
+	batch := records(6, "m")
+	res = write(t, s, []*sinks.Record{batch[1], batch[3]})
+	if res[0].Outcome != sinks.Delivered || res[1].Outcome != sinks.Delivered {
+		t.Errorf("retry = %+v", res)
+	}
+	if n := len(srv.Docs("logweave-log-2026.11.22")); n != 5 {
+		t.Errorf("%d documents, want 5 (one rejected)", n)
+	}
+}
+
+func TestSink_WholeRequestFailures(t *testing.T) {
+	srv := esfake.New()
+	defer srv.Close()
+	s := newSink(t, srv, func(c *Config) { c.RequestTimeout = 300 * time.Millisecond })
+	for _, tc := range []struct {
+		name   string
+		inject func()
+		reason string
+	}{
+		{"429", func() { srv.FailNext(429) }, "rate_limited"},
+		{"503", func() { srv.FailNext(503) }, "unavailable"},
+		{"reset", func() { srv.ResetNext(1) }, "network"},
+		{"timeout", func() { srv.SetDelay(time.Second) }, "network"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.inject()
+			defer srv.SetDelay(0)
+			for _, r := range write(t, s, records(3, "w"+tc.name)) {
+				if r.Outcome != sinks.Retry || r.Reason != tc.reason {
+					t.Errorf("result %+v, want retry %s", r, tc.reason)
+				}
+			}
+		})
+	}
+}
+
+func TestSink_AuthFailureIsFatal(t *testing.T) {
+	srv := esfake.New()
+	defer srv.Close()
+	srv.RequireAuth("APIKey right")
+	cfg := Default()
+	cfg.URLs = []string{srv.URL}
+	cfg.APIKey = "wrong"
+	if _, err := New(context.Background(), cfg, prometheus.NewRegistry(), "es"); !errors.Is(err, ErrAuth) {
+		t.Fatalf("template install with bad credentials: %v", err)
+	}
+	cfg.Template.Install = false
+	s, err := New(context.Background(), cfg, prometheus.NewRegistry(), "es")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Write(context.Background(), records(2, "x")); !errors.Is(err, ErrAuth) {
+		t.Fatalf("write with bad credentials: %v, want a fatal auth error", err)
+	}
+	s = newSink(t, srv, func(c *Config) { c.APIKey = "right" })
+	for _, r := range write(t, s, records(2, "y")) {
+		if r.Outcome != sinks.Delivered {
+			t.Errorf("with the right key: %+v", r)
+		}
+	}
+}
+
+func TestSink_SplitsLargeBatches(t *testing.T) {
+	srv := esfake.New()
+	defer srv.Close()
+	s := newSink(t, srv, func(c *Config) { c.MaxBulkBytes = 4096 })
+	before, _ := srv.Stats()
+	write(t, s, records(60, "s"))
+	after, _ := srv.Stats()
+	if after-before < 5 {
+		t.Errorf("%d bulk requests for 60 records at 4 KiB each, want several", after-before)
+	}
+	if n := len(srv.Docs("logweave-log-2026.11.22")); n != 60 {
+		t.Errorf("%d documents, want 60", n)
+	}
+}
+
+func BenchmarkBulkBody(b *testing.B) {
+	s := &Sink{cfg: Default()}
+	batch := records(500, "b")
+	var body []byte
+	for _, r := range batch {
+		body = s.appendItem(body, r)
+	}
+	b.SetBytes(int64(len(body) / len(batch)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for n := 0; n < b.N; n += len(batch) {
+		body = body[:0]
+		for _, r := range batch {
+			body = s.appendItem(body, r)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "docs/s")
+}
