@@ -22,6 +22,7 @@ func commands() map[string]command {
 		"dev":     {"run the whole pipeline in one process on an embedded Kafka, with a workload", runDev},
 		"ingest":  {"receive OTLP/HTTP and NDJSON and produce to logweave.raw", runIngest},
 		"gen":     {"send an online-judge workload to ingest and write a manifest", runGen},
+		"find":    {"show a submission's spans and logs from Elasticsearch: --submit ID, --user U --seq N or --trace ID", runFind},
 		"enrich":  {"join and sample logweave.raw into logweave.enriched, exactly once (group logweave-enrich)", runEnrich},
 		"status":  {"show every logweave consumer group: members, committed offsets, lag, oldest unconsumed record", runStatus},
 		"offsets": {"move an idle group's offsets: offsets set --group G --to earliest|latest|TIME", runOffsets},

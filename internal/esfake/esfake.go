@@ -196,6 +196,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(map[string]any{"name": "esfake", "cluster_name": "esfake", "version": map[string]any{"number": "8.15.0"}, "tagline": "You Know, for Search"})
 	case path == "_bulk" || strings.HasSuffix(path, "/_bulk"):
 		s.bulk(w, r, strings.TrimSuffix(strings.TrimSuffix(path, "_bulk"), "/"))
+	case path == "_search" || strings.HasSuffix(path, "/_search"):
+		s.search(w, r, strings.TrimSuffix(strings.TrimSuffix(path, "_search"), "/"))
 	case strings.HasPrefix(path, "_index_template/"):
 		s.template(w, r, strings.TrimPrefix(path, "_index_template/"))
 	default:
