@@ -1,0 +1,102 @@
+package loki
+
+import (
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	v1 "github.com/logweave/logweave/schemas/logweave/v1"
+)
+
+// appendLine renders the Loki line of a record in logfmt with a fixed
+// field order, so the same record always gives a byte-identical line and
+// Loki's merging of identical entries (same stream, timestamp and line)
+// makes replays invisible. Labels and structured metadata are not repeated
+// in the line.
+func appendLine(b []byte, r *v1.EnrichedRecord) []byte {
+	env := r.GetRecord()
+	if l := env.GetLog(); l != nil {
+		b = kv(b, "msg", l.GetBody())
+	} else if sp := env.GetSpan(); sp != nil {
+		b = kv(b, "msg", "span "+sp.GetName())
+		if sp.GetEndTimeUnixNano() >= sp.GetStartTimeUnixNano() {
+			b = kvRaw(b, "duration_ms", strconv.FormatFloat(float64(sp.GetEndTimeUnixNano()-sp.GetStartTimeUnixNano())/1e6, 'f', -1, 64))
+		}
+		b = kv(b, "status", sp.GetStatus().GetCode().Name())
+		b = kv(b, "status_message", sp.GetStatus().GetMessage())
+	}
+	if sc := r.GetSpan(); sc != nil && env.GetLog() != nil {
+		if sc.GetJoin() == v1.JoinStatus_JOIN_STATUS_JOINED {
+			b = kv(b, "span", sc.GetName())
+			b = kvRaw(b, "span_ms", strconv.FormatFloat(float64(sc.GetDurationNanos())/1e6, 'f', -1, 64))
+			b = kv(b, "span_status", sc.GetStatus().Name())
+		} else {
+			b = kv(b, "join", "missing")
+		}
+	}
+	b = kv(b, "kept_by", r.GetSampling().GetKeptBy())
+	for _, a := range env.Attributes() {
+		b = kv(b, sanitizeKey(a.GetKey()), attrText(a.GetValue()))
+	}
+	return b
+}
+
+func attrText(v *v1.AnyValue) string {
+	switch x := v.GetValue().(type) {
+	case *v1.AnyValue_StringValue:
+		return x.StringValue
+	case *v1.AnyValue_IntValue:
+		return strconv.FormatInt(x.IntValue, 10)
+	case *v1.AnyValue_DoubleValue:
+		return strconv.FormatFloat(x.DoubleValue, 'g', -1, 64)
+	case *v1.AnyValue_BoolValue:
+		return strconv.FormatBool(x.BoolValue)
+	}
+	return ""
+}
+
+// sanitizeKey keeps logfmt keys parseable by LogQL's logfmt stage.
+func sanitizeKey(k string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, k)
+}
+
+func kv(b []byte, k, v string) []byte {
+	if v == "" {
+		return b
+	}
+	if len(b) > 0 {
+		b = append(b, ' ')
+	}
+	b = append(b, k...)
+	b = append(b, '=')
+	if needsQuote(v) {
+		return strconv.AppendQuote(b, strings.ToValidUTF8(v, "\uFFFD"))
+	}
+	return append(b, v...)
+}
+
+func kvRaw(b []byte, k, v string) []byte {
+	if len(b) > 0 {
+		b = append(b, ' ')
+	}
+	b = append(b, k...)
+	b = append(b, '=')
+	return append(b, v...)
+}
+
+func needsQuote(s string) bool {
+	if !utf8.ValidString(s) {
+		return true
+	}
+	for _, r := range s {
+		if r <= ' ' || r == '=' || r == '"' || r == '\\' || r > '~' {
+			return true
+		}
+	}
+	return false
+}
