@@ -33,6 +33,7 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 		genLogs    string
 		every      time.Duration
 		esURL      string
+		lokiURL    string
 	)
 	common.register(fs)
 	fs.StringVar(&dataDir, "data-dir", ".logweave", "state directory: kafka/ for the embedded broker, files/ for the file sink")
@@ -42,6 +43,7 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&genRate, "gen", 5, "also run the workload generator at this many submissions/s (0: off)")
 	fs.StringVar(&genLogs, "gen-logs", "otlp", "how the generator sends logs: otlp or ndjson")
 	fs.DurationVar(&every, "status-every", 3*time.Second, "how often to print the status line")
+	fs.StringVar(&lokiURL, "loki", "", "also run a Loki sink named loki against this URL (e.g. http://127.0.0.1:3100)")
 	fs.StringVar(&esURL, "es", "", "also run an Elasticsearch sink named es against this URL (e.g. http://127.0.0.1:9200)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: logweave dev [flags]\n\nRuns the whole pipeline in one process on an embedded Kafka: broker, ingest,\nenrich and every configured sink (by default a file sink), plus a workload.\n\nflags:")
@@ -58,6 +60,13 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 		c.Kafka.Topics.Raw.Partitions = int32(partitions)
 		c.Kafka.Topics.Enriched.Partitions = int32(partitions)
 		c.Ingest.Listen = listen
+		if lokiURL != "" {
+			if _, ok := c.Sink("loki"); !ok {
+				lk := config.DefaultSink("loki", "loki")
+				lk.Loki.URL = lokiURL
+				c.Sinks = append(c.Sinks, lk)
+			}
+		}
 		if esURL != "" {
 			if _, ok := c.Sink("es"); !ok {
 				es := config.DefaultSink("es", "elasticsearch")

@@ -17,6 +17,7 @@ import (
 	"github.com/logweave/logweave/sinks"
 	"github.com/logweave/logweave/sinks/elasticsearch"
 	"github.com/logweave/logweave/sinks/file"
+	"github.com/logweave/logweave/sinks/loki"
 )
 
 func runSink(args []string, stdout, stderr io.Writer) int {
@@ -98,6 +99,8 @@ func newSink(ctx context.Context, p *process, sc config.Sink) (sinks.Sink, error
 		return file.New(sc.File)
 	case "elasticsearch":
 		return elasticsearch.New(ctx, sc.Elasticsearch, p.reg, sc.Name)
+	case "loki":
+		return loki.New(sc.Loki, p.reg, sc.Name)
 	}
 	return nil, fmt.Errorf("sink %q: type %q is not supported", sc.Name, sc.Type)
 }

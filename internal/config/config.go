@@ -25,6 +25,7 @@ import (
 	"github.com/logweave/logweave/sinks"
 	"github.com/logweave/logweave/sinks/elasticsearch"
 	"github.com/logweave/logweave/sinks/file"
+	"github.com/logweave/logweave/sinks/loki"
 )
 
 // Config is the whole logweave configuration file.
@@ -68,11 +69,13 @@ type Sink struct {
 	File file.Config `yaml:"file"`
 	// Elasticsearch configures an elasticsearch sink.
 	Elasticsearch elasticsearch.Config `yaml:"elasticsearch"`
+	// Loki configures a loki sink.
+	Loki loki.Config `yaml:"loki"`
 }
 
 // DefaultSink returns the defaults of a sink entry.
 func DefaultSink(name, typ string) Sink {
-	return Sink{Config: sinks.DefaultConfig(name), Type: typ, File: file.Default(), Elasticsearch: elasticsearch.Default()}
+	return Sink{Config: sinks.DefaultConfig(name), Type: typ, File: file.Default(), Elasticsearch: elasticsearch.Default(), Loki: loki.Default()}
 }
 
 // UnmarshalYAML starts every entry from the defaults, so an entry only
@@ -84,7 +87,7 @@ func (s *Sink) UnmarshalYAML(n *yaml.Node) error {
 }
 
 // SinkTypes are the sink types this build has.
-var SinkTypes = []string{"file", "elasticsearch"}
+var SinkTypes = []string{"file", "elasticsearch", "loki"}
 
 // Sink returns the sink called name.
 func (c *Config) Sink(name string) (Sink, bool) {
@@ -143,6 +146,8 @@ func (c *Config) Validate() error {
 			errs = append(errs, prefix(at+"file.", s.File.Validate()))
 		case "elasticsearch":
 			errs = append(errs, prefix(at+"elasticsearch.", s.Elasticsearch.Validate()))
+		case "loki":
+			errs = append(errs, prefix(at+"loki.", s.Loki.Validate()))
 		default:
 			errs = append(errs, fmt.Errorf("%stype: %q is not allowed (allowed: %s)", at, s.Type, strings.Join(SinkTypes, ", ")))
 		}

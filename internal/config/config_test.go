@@ -276,7 +276,7 @@ sinks:
 		t.Errorf("the default file sink survived an explicit sinks list")
 	}
 	for _, tt := range []struct{ yaml, want string }{
-		{"kafka: {brokers: [k:9092]}\nsinks: [{name: a, type: kafka}]\n", `sinks[0].type: "kafka" is not allowed (allowed: file, elasticsearch)`},
+		{"kafka: {brokers: [k:9092]}\nsinks: [{name: a, type: kafka}]\n", `sinks[0].type: "kafka" is not allowed (allowed: file, elasticsearch, loki)`},
 		{"kafka: {brokers: [k:9092]}\nsinks: [{name: a, type: file}, {name: a, type: file}]\n", `sinks[1].name: "a" is used by another sink`},
 		{"kafka: {brokers: [k:9092]}\nsinks: [{name: A, type: file}]\n", `sinks[0].name: "A" is not allowed`},
 		{"kafka: {brokers: [k:9092]}\nsinks: [{name: a, type: file, start: yesterday}]\n", `sinks[0].start: "yesterday" is not earliest, latest or an RFC 3339 time`},

@@ -15,9 +15,9 @@ import (
 
 	"github.com/logweave/logweave/internal/esfake"
 	"github.com/logweave/logweave/router"
+	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 	"github.com/logweave/logweave/sinks"
 	"github.com/logweave/logweave/sinks/elasticsearch"
-	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
