@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -34,6 +35,7 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 		every      time.Duration
 		esURL      string
 		lokiURL    string
+		genOpts    devGen
 	)
 	common.register(fs)
 	fs.StringVar(&dataDir, "data-dir", ".logweave", "state directory: kafka/ for the embedded broker, files/ for the file sink")
@@ -43,6 +45,9 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&genRate, "gen", 5, "also run the workload generator at this many submissions/s (0: off)")
 	fs.StringVar(&genLogs, "gen-logs", "otlp", "how the generator sends logs: otlp or ndjson")
 	fs.DurationVar(&every, "status-every", 3*time.Second, "how often to print the status line")
+	fs.Uint64Var(&genOpts.seed, "gen-seed", 0, "generator seed (default: random)")
+	fs.IntVar(&genOpts.count, "gen-count", 0, "stop the generator after this many submissions (0: run until stopped)")
+	fs.StringVar(&genOpts.manifest, "gen-manifest", "", "write the generator's manifest (JSON lines) to this file")
 	fs.StringVar(&lokiURL, "loki", "", "also run a Loki sink named loki against this URL (e.g. http://127.0.0.1:3100)")
 	fs.StringVar(&esURL, "es", "", "also run an Elasticsearch sink named es against this URL (e.g. http://127.0.0.1:9200)")
 	fs.Usage = func() {
@@ -87,7 +92,8 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 		}
 		defer b.Close()
 		p.cfg.Kafka.Brokers = []string{b.Addr()}
-		return runPipeline(ctx, p, b.Addr(), genRate, genLogs, every)
+		genOpts.rate, genOpts.logs = genRate, genLogs
+		return runPipeline(ctx, p, b.Addr(), genOpts, every)
 	})
 }
 
@@ -108,7 +114,16 @@ func startStage(name string, fn func(context.Context) error) *stage {
 // runPipeline runs ingest, enrich, the sinks and the generator until ctx is
 // done or a stage fails, then stops them in data-flow order: generator,
 // ingest (drains), enrich (final transaction), sinks (final commit).
-func runPipeline(ctx context.Context, p *process, brokerAddr string, genRate float64, genLogs string, every time.Duration) error {
+// devGen configures the generator of logweave dev.
+type devGen struct {
+	rate     float64
+	logs     string
+	seed     uint64
+	count    int
+	manifest string
+}
+
+func runPipeline(ctx context.Context, p *process, brokerAddr string, g devGen, every time.Duration) error {
 	ln, err := net.Listen("tcp", p.cfg.Ingest.Listen)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", p.cfg.Ingest.Listen, err)
@@ -138,12 +153,30 @@ func runPipeline(ctx context.Context, p *process, brokerAddr string, genRate flo
 			fmt.Fprintf(p.stdout, "logweave dev: file sink %q writes %s\n", sc.Name, sc.File.Dir)
 		}
 	}
-	if genRate > 0 {
-		fmt.Fprintf(p.stdout, "logweave dev: generating %.1f submissions/s (--gen 0 to stop); Ctrl-C to quit\n", genRate)
+	if g.rate > 0 {
+		fmt.Fprintf(p.stdout, "logweave dev: generating %.1f submissions/s (--gen 0 to stop); Ctrl-C to quit\n", g.rate)
+		seed := g.seed
+		if seed == 0 {
+			seed = uint64(time.Now().UnixNano())
+		}
+		cfg := gen.Config{URL: url, Logs: g.logs, Rate: g.rate, Duration: 365 * 24 * time.Hour, Count: g.count, Seed: seed,
+			Users: 1000, Rates: gen.Rates{Error: 0.05, Timeout: 0.03, Slow: 0.05, Crash: 0.02}}
+		if g.manifest != "" {
+			f, err := os.Create(g.manifest)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			cfg.Manifest = f
+		}
 		stages = append([]*stage{startStage("gen", func(c context.Context) error {
-			rep, err := gen.Run(c, gen.Config{URL: url, Logs: genLogs, Rate: genRate, Duration: 365 * 24 * time.Hour, Seed: uint64(time.Now().UnixNano()),
-				Users: 1000, Rates: gen.Rates{Error: 0.05, Timeout: 0.03, Slow: 0.05, Crash: 0.02}})
+			rep, err := gen.Run(c, cfg)
 			p.logger.Info("generator stopped", "report", rep.String())
+			if err == nil && c.Err() == nil {
+				fmt.Fprintln(p.stdout, "logweave dev: generator done:", rep.String())
+				<-c.Done() // the rest of the pipeline keeps running
+				return nil
+			}
 			if c.Err() != nil {
 				return nil
 			}
