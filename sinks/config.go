@@ -27,6 +27,9 @@ type Config struct {
 	// MaxQueuedRecords per partition fetched and not yet written; above
 	// it the partition's fetching pauses. Default 10000.
 	MaxQueuedRecords int `yaml:"max_queued_records"`
+	// GroupName overrides the consumer group (replays use
+	// logweave-replay-<job>); not configurable in the file.
+	GroupName string `yaml:"-"`
 }
 
 // Batch is the `batch:` section.
@@ -123,4 +126,9 @@ func (c *Config) StartTime() (time.Time, error) {
 var latestTime = time.Unix(1<<62, 0)
 
 // Group is the consumer group of the sink.
-func (c *Config) Group() string { return "logweave-sink-" + c.Name }
+func (c *Config) Group() string {
+	if c.GroupName != "" {
+		return c.GroupName
+	}
+	return "logweave-sink-" + c.Name
+}

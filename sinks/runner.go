@@ -45,6 +45,7 @@ type Runner struct {
 	// it, so no commit for a partition starts after this member gave the
 	// partition up.
 	commitMu sync.Mutex
+	reached  map[int32]int64 // bounded runs: committed offset per partition, guarded by commitMu
 
 	fatalOnce sync.Once
 	fatal     chan error
@@ -54,6 +55,45 @@ type Runner struct {
 
 	// onCommit, when set (tests), sees every successful commit.
 	onCommit func(p int32, offset int64)
+
+	// until, when set (SetUntil), bounds the run: records at or after a
+	// partition's offset are not delivered, and Run returns once every
+	// partition is committed up to its bound.
+	until     map[int32]int64
+	untilDone chan struct{}
+	untilOnce sync.Once
+}
+
+// SetUntil bounds the run to the offsets before until (per partition of the
+// enriched topic), starting from the committed offsets from: a replay. Call
+// before Run.
+func (r *Runner) SetUntil(from, until map[int32]int64) {
+	r.until = until
+	r.untilDone = make(chan struct{})
+	for p, off := range from {
+		r.reached[p] = off
+	}
+	r.commitMu.Lock()
+	r.checkUntilLocked()
+	r.commitMu.Unlock()
+}
+
+// Done is closed when a bounded run has committed everything up to its
+// bounds; nil for an unbounded runner.
+func (r *Runner) Done() <-chan struct{} { return r.untilDone }
+
+// checkUntil closes Done once every bounded partition is committed up to
+// its bound. Called with commitMu held.
+func (r *Runner) checkUntilLocked() {
+	if r.until == nil {
+		return
+	}
+	for p, end := range r.until {
+		if r.reached[p] < end {
+			return
+		}
+	}
+	r.untilOnce.Do(func() { close(r.untilDone) })
 }
 
 // New creates a runner and its Kafka client. base are the shared client
@@ -70,7 +110,7 @@ func New(cfg Config, sink Sink, rt *router.Router, topics Topics, base []kgo.Opt
 	r := &Runner{
 		cfg: cfg, sink: sink, router: rt, topics: topics,
 		logger: deps.Logger.With("sink", cfg.Name), m: newMetrics(deps.Registerer, cfg.Name),
-		workers: make(map[int32]*worker), fatal: make(chan error, 1), shutdownGrace: shutdownGrace,
+		workers: make(map[int32]*worker), fatal: make(chan error, 1), shutdownGrace: shutdownGrace, reached: map[int32]int64{},
 	}
 	start, _ := cfg.StartTime()
 	reset := kgo.NewOffset().AtStart()
@@ -141,7 +181,21 @@ func (r *Runner) Run(ctx context.Context) error {
 			if w == nil {
 				return // revoked after the fetch: the new owner reads it
 			}
-			if w.enqueue(ftp.Records, ftp.HighWatermark) > r.cfg.MaxQueuedRecords {
+			recs := ftp.Records
+			if end, ok := r.until[ftp.Partition]; ok {
+				n := 0
+				for n < len(recs) && recs[n].Offset < end {
+					n++
+				}
+				if n < len(recs) {
+					recs = recs[:n]
+					w.pause() // nothing past the bound is needed
+				}
+				if len(recs) == 0 {
+					return
+				}
+			}
+			if w.enqueue(recs, ftp.HighWatermark) > r.cfg.MaxQueuedRecords {
 				w.pause()
 			}
 		})
@@ -275,6 +329,10 @@ func (r *Runner) commit(ctx context.Context, w *worker) error {
 	r.m.setCommitted(w.p, off, hwm)
 	if r.onCommit != nil {
 		r.onCommit(w.p, off)
+	}
+	if r.until != nil {
+		r.reached[w.p] = off
+		r.checkUntilLocked()
 	}
 	return nil
 }

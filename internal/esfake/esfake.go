@@ -66,6 +66,13 @@ func (s *Server) FailNext(statuses ...int) {
 	s.failNext = append(s.failNext, statuses...)
 }
 
+// ClearFaults removes every injected fault.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failNext, s.resetNext, s.delay, s.itemFault = nil, 0, 0, nil
+}
+
 // ResetNext closes the connection of the next n requests without an answer.
 func (s *Server) ResetNext(n int) {
 	s.mu.Lock()
