@@ -24,6 +24,7 @@ func commands() map[string]command {
 		"gen":     {"send an online-judge workload to ingest and write a manifest", runGen},
 		"find":    {"show a submission's spans and logs from Elasticsearch: --submit ID, --user U --seq N or --trace ID", runFind},
 		"enrich":  {"join and sample logweave.raw into logweave.enriched, exactly once (group logweave-enrich)", runEnrich},
+		"replay":  {"backfill a time window of logweave.enriched into a sink's destination, resumably", runReplay},
 		"status":  {"show every logweave consumer group: members, committed offsets, lag, oldest unconsumed record", runStatus},
 		"offsets": {"move an idle group's offsets: offsets set --group G --to earliest|latest|TIME", runOffsets},
 		"sink":    {"run one sink (consumer group logweave-sink-NAME) from logweave.enriched to its destination", runSink},

@@ -66,7 +66,8 @@ func Status(ctx context.Context, cl *kgo.Client, topics kafka.Topics, groups ...
 			return nil, fmt.Errorf("listing groups: %w", err)
 		}
 		for _, g := range listed.Sorted() {
-			if strings.HasPrefix(g.Group, GroupPrefix) {
+			// Replay plan groups only store a job's end offsets.
+			if strings.HasPrefix(g.Group, GroupPrefix) && !strings.HasSuffix(g.Group, "-plan") {
 				groups = append(groups, g.Group)
 			}
 		}
