@@ -4,7 +4,7 @@
 STATICCHECK_VERSION := v0.8.2
 BIN := $(CURDIR)/.bin
 
-.PHONY: all build test test-short lint proto bench fuzz clean
+.PHONY: all build test test-short lint proto bench fuzz clean loki
 
 all: build test lint
 
@@ -38,3 +38,8 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzNDJSON$$' -fuzztime 20s ./ingest/
 	go test -run '^$$' -fuzz '^FuzzOTLPJSON$$' -fuzztime 20s ./ingest/
 	go test -run '^$$' -fuzz '^FuzzAppendString$$' -fuzztime 10s ./sinks/document/
+
+# A real Loki for the Loki sink tests, built from its Go module at the
+# version pinned in tools/loki/go.mod (a first build takes several minutes).
+loki:
+	cd tools/loki && go build -o $(BIN)/loki github.com/grafana/loki/v3/cmd/loki
