@@ -14,12 +14,21 @@ import (
 // tail rules (errors, timeouts over the judge threshold, crash markers).
 // Submissions with nothing kept are absent.
 func Expected(entries []gen.ManifestEntry, rules *enrich.Rules) map[string]int {
+	return ExpectedKind(entries, rules, "")
+}
+
+// ExpectedKind is Expected counting only records of kind ("log" or
+// "span"; "" for both).
+func ExpectedKind(entries []gen.ManifestEntry, rules *enrich.Rules, kind string) map[string]int {
 	out := map[string]int{}
 	for _, e := range entries {
 		tail := e.Truth.Error || e.Truth.Timeout || e.Truth.Crash != ""
 		u := enrich.SampleFraction(e.SubmitID)
 		n := 0
 		for _, rc := range e.Records {
+			if kind != "" && rc.Kind != kind {
+				continue
+			}
 			if tail {
 				n += rc.Count
 				continue
