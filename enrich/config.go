@@ -40,6 +40,16 @@ type Config struct {
 	TransactionalID string `yaml:"transactional_id"`
 	// TransactionTimeout bounds a transaction on the broker. Default 60s.
 	TransactionTimeout time.Duration `yaml:"transaction_timeout"`
+	// GroupName overrides the consumer group (replays of raw use
+	// logweave-replay-raw-<job>); not configurable in the file.
+	GroupName string `yaml:"-"`
+}
+
+func (c *Config) group() string {
+	if c.GroupName != "" {
+		return c.GroupName
+	}
+	return Group
 }
 
 // DefaultConfig returns the defaults.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -64,6 +65,66 @@ type Enricher struct {
 	// assignErr is set by a callback that could not recover a partition;
 	// the loop returns it.
 	assignErr error
+
+	// until bounds a replay: records at or after a partition's offset are
+	// not read, and once every partition reached its bound all pending
+	// submissions are decided and untilDone closes.
+	until     map[int32]int64
+	untilDone chan struct{}
+	untilSeen map[int32]bool
+	untilLast map[int32]time.Time // when a partition last delivered a record in the window
+}
+
+// SetUntil bounds the run to the raw offsets before until; Done closes when
+// everything before them is decided and committed. Call before Run.
+func (e *Enricher) SetUntil(until map[int32]int64) {
+	e.until = until
+	e.untilDone = make(chan struct{})
+	e.untilSeen = map[int32]bool{}
+	e.untilLast = map[int32]time.Time{}
+}
+
+// untilQuiet is how long a bounded partition below its end may stay silent
+// before its remaining offsets are taken to be transaction markers: every
+// record before the end existed when the end was captured.
+const untilQuiet = 3 * time.Second
+
+// Done is closed when a bounded run finished; nil for an unbounded one.
+func (e *Enricher) Done() <-chan struct{} { return e.untilDone }
+
+// checkUntil decides everything once every bounded partition is read to
+// its bound, and closes Done after that is committed.
+func (e *Enricher) checkUntil(now time.Time) bool {
+	if e.until == nil || e.untilSeen == nil {
+		return false
+	}
+	for p, end := range e.until {
+		st := e.states[p]
+		if st == nil {
+			if !e.untilSeen[p] {
+				return false
+			}
+			continue
+		}
+		if !e.untilSeen[p] {
+			e.untilSeen[p] = true
+			e.untilLast[p] = now
+		}
+		if st.head < end && now.Sub(e.untilLast[p]) < untilQuiet {
+			return false
+		}
+	}
+	for _, st := range e.states {
+		var subs []*submission
+		for _, sub := range st.subs {
+			subs = append(subs, sub)
+		}
+		sort.Slice(subs, func(i, j int) bool { return subs[i].firstOffset < subs[j].firstOffset })
+		for _, sub := range subs {
+			e.pr.decide(st, sub, false, now)
+		}
+	}
+	return true
 }
 
 // New creates an enricher. base are the shared client options.
@@ -80,7 +141,7 @@ func New(cfg Config, topics Topics, rules *Rules, base []kgo.Opt, deps Deps) (*E
 	e.pr.rules.Store(rules)
 	opts := append([]kgo.Opt{}, base...)
 	opts = append(opts,
-		kgo.ConsumerGroup(Group),
+		kgo.ConsumerGroup(cfg.group()),
 		kgo.ConsumeTopics(topics.Raw),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.DisableAutoCommit(),
@@ -141,10 +202,11 @@ func (e *Enricher) Run(ctx context.Context) error {
 		for _, st := range e.states {
 			e.pr.decideDue(st, now)
 		}
+		finished := e.checkUntil(now)
 		e.pr.enforceLimits(e.states, now)
 		e.m.oldestPending.Set(oldestPendingAge(e.states, now).Seconds())
 		var err error
-		if now.Sub(lastFlush) >= e.cfg.FlushInterval || ctx.Err() != nil {
+		if now.Sub(lastFlush) >= e.cfg.FlushInterval || ctx.Err() != nil || finished {
 			fctx, cancel := context.WithTimeout(context.Background(), e.cfg.TransactionTimeout)
 			err = e.flush(fctx)
 			cancel()
@@ -153,6 +215,12 @@ func (e *Enricher) Run(ctx context.Context) error {
 		e.mu.Unlock()
 		if err != nil {
 			return err
+		}
+		if finished {
+			close(e.untilDone)
+			e.untilSeen = nil
+			<-ctx.Done()
+			return nil
 		}
 	}
 	// Final flush of what is decided.
@@ -192,6 +260,12 @@ func (e *Enricher) take(r *kgo.Record, now time.Time) {
 	st := e.states[r.Partition]
 	if st == nil {
 		return // revoked between fetch and now
+	}
+	if end, ok := e.until[r.Partition]; ok {
+		if r.Offset >= end {
+			return // past a replay's window
+		}
+		e.untilLast[r.Partition] = now
 	}
 	if len(r.Key) > 0 && e.nparts > 0 {
 		if want := partition.For(r.Key, e.nparts); want != r.Partition {

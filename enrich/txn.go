@@ -179,7 +179,7 @@ func (e *Enricher) commitInTxn(ctx context.Context, commits map[int32]int64) err
 	member, gen := e.cl.GroupMetadata()
 	add := kmsg.NewPtrAddOffsetsToTxnRequest()
 	add.TransactionalID = e.cfg.txnID()
-	add.ProducerID, add.ProducerEpoch, add.Group = pid, epoch, Group
+	add.ProducerID, add.ProducerEpoch, add.Group = pid, epoch, e.cfg.group()
 	if err := retryConcurrent(ctx, func() error {
 		resp, err := add.RequestWith(ctx, e.cl)
 		if err != nil {
@@ -191,7 +191,7 @@ func (e *Enricher) commitInTxn(ctx context.Context, commits map[int32]int64) err
 	}
 	req := kmsg.NewPtrTxnOffsetCommitRequest()
 	req.TransactionalID = e.cfg.txnID()
-	req.Group, req.ProducerID, req.ProducerEpoch, req.MemberID, req.Generation = Group, pid, epoch, member, gen
+	req.Group, req.ProducerID, req.ProducerEpoch, req.MemberID, req.Generation = e.cfg.group(), pid, epoch, member, gen
 	t := kmsg.NewTxnOffsetCommitRequestTopic()
 	t.Topic, t.TopicID = e.topics.Raw, e.rawTopicID
 	for p, wm := range commits {
@@ -240,7 +240,7 @@ func retryConcurrent(ctx context.Context, fn func() error) error {
 func (e *Enricher) commitPlain(ctx context.Context, commits map[int32]int64) error {
 	member, gen := e.cl.GroupMetadata()
 	req := kmsg.NewPtrOffsetCommitRequest()
-	req.Group, req.MemberID, req.Generation = Group, member, gen
+	req.Group, req.MemberID, req.Generation = e.cfg.group(), member, gen
 	t := kmsg.NewOffsetCommitRequestTopic()
 	t.Topic, t.TopicID = e.topics.Raw, e.rawTopicID
 	for p, wm := range commits {
@@ -434,7 +434,7 @@ func (e *Enricher) fetchCommitted(ctx context.Context, ps []int32) (map[int32]in
 	deadline := time.Now().Add(e.cfg.TransactionTimeout + 10*time.Second)
 	for {
 		committed, meta := map[int32]int64{}, map[int32]int64{}
-		resps, err := e.adm.FetchOffsets(kadm.RequireStable(ctx), Group)
+		resps, err := e.adm.FetchOffsets(kadm.RequireStable(ctx), e.cfg.group())
 		unstable := errors.Is(err, kerr.UnstableOffsetCommit)
 		if err != nil && !unstable && !errors.Is(err, kerr.GroupIDNotFound) {
 			return nil, nil, fmt.Errorf("fetching committed offsets: %w", err)

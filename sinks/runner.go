@@ -82,6 +82,47 @@ func (r *Runner) SetUntil(from, until map[int32]int64) {
 // bounds; nil for an unbounded runner.
 func (r *Runner) Done() <-chan struct{} { return r.untilDone }
 
+// untilQuiet is how long a bounded partition that processed and committed
+// everything it received may stay silent below its end before the rest of
+// its window is taken to be transaction markers (read_committed consumers
+// never see them): every record before the end existed when it was taken.
+const untilQuiet = 3 * time.Second
+
+// watchQuiet marks idle bounded partitions done; see untilQuiet.
+func (r *Runner) watchQuiet(ctx context.Context) {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		r.mu.Lock()
+		ws := make([]*worker, 0, len(r.workers))
+		for _, w := range r.workers {
+			ws = append(ws, w)
+		}
+		r.mu.Unlock()
+		for _, w := range ws {
+			end, ok := r.until[w.p]
+			if !ok {
+				continue
+			}
+			w.mu.Lock()
+			idle := len(w.queue) == 0 && !w.busy && time.Since(w.lastRecv) >= untilQuiet
+			next := w.next
+			w.mu.Unlock()
+			r.commitMu.Lock()
+			if idle && r.reached[w.p] < end && (next < 0 || w.committed >= next) {
+				r.reached[w.p] = end
+				r.checkUntilLocked()
+			}
+			r.commitMu.Unlock()
+		}
+	}
+}
+
 // checkUntil closes Done once every bounded partition is committed up to
 // its bound. Called with commitMu held.
 func (r *Runner) checkUntilLocked() {
@@ -161,6 +202,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		case <-pollCtx.Done():
 		}
 	}()
+	if r.until != nil {
+		go r.watchQuiet(pollCtx)
+	}
 	for {
 		fs := r.cl.PollRecords(pollCtx, 10000)
 		if fs.IsClientClosed() || pollCtx.Err() != nil {

@@ -29,6 +29,8 @@ type worker struct {
 	next       int64 // offset to commit: everything before it is done
 	epoch      int32
 	hwm        int64
+	lastRecv   time.Time // when records last arrived (bounded runs)
+	busy       bool      // a batch is being written
 
 	committed int64 // guarded by r.commitMu
 	owned     bool  // guarded by r.commitMu
@@ -44,7 +46,7 @@ type worker struct {
 
 func newWorker(r *Runner, p int32) *worker {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &worker{r: r, p: p, next: -1, committed: -1, owned: true, notify: make(chan struct{}, 1),
+	return &worker{r: r, p: p, next: -1, committed: -1, owned: true, notify: make(chan struct{}, 1), lastRecv: time.Now(),
 		stopCh: make(chan struct{}), ctx: ctx, cancel: cancel, done: make(chan struct{})}
 }
 
@@ -55,6 +57,7 @@ func (w *worker) enqueue(recs []*kgo.Record, hwm int64) int {
 		w.firstAt = time.Now()
 	}
 	w.queue = append(w.queue, recs...)
+	w.lastRecv = time.Now()
 	for _, r := range recs {
 		w.queueBytes += len(r.Value)
 	}
@@ -133,7 +136,14 @@ func (w *worker) run() {
 		if !ok {
 			return
 		}
-		if !w.process(batch) {
+		w.mu.Lock()
+		w.busy = true
+		w.mu.Unlock()
+		okBatch := w.process(batch)
+		w.mu.Lock()
+		w.busy = false
+		w.mu.Unlock()
+		if !okBatch {
 			w.r.m.inFlight.Sub(float64(len(batch)))
 			return
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/logweave/logweave/enrich"
 	"github.com/logweave/logweave/internal/kafka"
 	"github.com/logweave/logweave/internal/replay"
 	"github.com/logweave/logweave/router"
@@ -33,7 +34,7 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&to, "to", "", "RFC 3339 end of the window (default: the end of the topic when the job first starts)")
 	fs.StringVar(&job, "job", "", "job name; the same name resumes an interrupted job (default: <sink>-<from>)")
 	fs.StringVar(&idx, "target-index", "", "write to this index or pattern instead of the routes' (e.g. logweave-backfill-{kind}-{yyyy.MM.dd})")
-	fs.StringVar(&source, "source", "enriched", "enriched (replay enriched records); raw (re-enrich) is not supported yet")
+	fs.StringVar(&source, "source", "enriched", "enriched: replay the enriched records; raw: enrich the raw window again with the current rules (enrich.rules_file) into a topic of the job's own, then replay that")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: logweave replay --sink NAME --from TIME [--to TIME] [--target-index PATTERN] [--job NAME]\n\nBackfills a time window of logweave.enriched into a sink's destination with a group of its own;\nlive sinks are not disturbed. Stops by itself at the end of the window; rerun to resume.\n\nflags:")
 		fs.PrintDefaults()
@@ -41,8 +42,8 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if source != "enriched" {
-		fmt.Fprintf(stderr, "logweave replay: --source %s is not supported yet (only enriched)\n", source)
+	if source != "enriched" && source != "raw" {
+		fmt.Fprintf(stderr, "logweave replay: --source %q is not allowed (allowed: enriched, raw)\n", source)
 		return 2
 	}
 	if sinkName == "" || from == "" {
@@ -101,8 +102,19 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "logweave replay: %v\n", err)
 		return 1
 	}
-	rep, err := replay.Run(ctx, replay.Options{Job: job, Sink: sc.Config, Dest: dest, Router: rt, Base: base, From: fromT, To: toT,
-		Topics: sinks.Topics{Enriched: cfg.Kafka.Topics.Enriched.Name, DLQ: cfg.Kafka.Topics.DLQ.Name}, Progress: os.Stderr, Registry: p.reg})
+	opts := replay.Options{Job: job, Sink: sc.Config, Dest: dest, Router: rt, Base: base, From: fromT, To: toT,
+		Topics: sinks.Topics{Enriched: cfg.Kafka.Topics.Enriched.Name, DLQ: cfg.Kafka.Topics.DLQ.Name}, Progress: os.Stderr, Registry: p.reg}
+	var rep replay.Report
+	if source == "raw" {
+		rules, rerr := enrich.LoadRules(cfg.Enrich.RulesFile)
+		if rerr != nil {
+			fmt.Fprintf(stderr, "logweave replay: %v\n", rerr)
+			return 2
+		}
+		rep, err = replay.RunRaw(ctx, replay.RawOptions{Options: opts, RawTopic: cfg.Kafka.Topics.Raw.Name, Enrich: cfg.Enrich, Rules: rules})
+	} else {
+		rep, err = replay.Run(ctx, opts)
+	}
 	fmt.Fprintln(stdout, strings.TrimSpace(rep.String()))
 	if err != nil {
 		fmt.Fprintf(stderr, "logweave replay: %v\n", err)
