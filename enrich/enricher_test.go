@@ -19,12 +19,7 @@ import (
 // exactly the records the manifest and the rules say must be kept.
 func TestEnricher_GenWorkloadMatchesManifest(t *testing.T) {
 	v := newEnv(t)
-	cfg := testEnrichConfig()
-	// The default grace: under a loaded race-detector run, spans can trail
-	// their logs by more than the tests' usual 500ms, and this test checks
-	// that every log is joined.
-	cfg.CompletionGrace = 2 * time.Second
-	v.startEnricher(cfg)
+	v.startEnricher(testEnrichConfig())
 	entries := v.runGen(11, 150, 300)
 	want := expected(t, entries)
 	got := v.readEnriched(total(want), 30*time.Second)
@@ -100,7 +95,8 @@ func TestEnricher_RebalanceUnderLoadExactlyOnce(t *testing.T) {
 func TestEnricher_CommitsStopAtOldestPending(t *testing.T) {
 	v := newEnv(t)
 	cfg := testEnrichConfig()
-	cfg.InactivityTimeout = 4 * time.Second
+	cfg.CompletionGrace = 500 * time.Millisecond
+	cfg.InactivityTimeout = 6 * time.Second
 	v.startEnricher(cfg)
 	cl := v.cluster.Client()
 	// On partition p: a pending submission (a log, no root span), then
