@@ -157,7 +157,7 @@ func TestRunner_PoisonToDLQ(t *testing.T) {
 // (d) The DLQ is unavailable: no progress past the poison record, no loss;
 // once the DLQ exists the sink continues.
 func TestRunner_DLQUnavailableHoldsProgress(t *testing.T) {
-	e := newEnv(t, false) // no DLQ topic yet
+	e := newEnv(t, false)          // no DLQ topic yet
 	e.produce("a", 8, time.Time{}) // offsets 0,1 on each partition
 	poison := e.produceRaw(2, []byte{0xff})
 	e.produce("b", 8, time.Time{})

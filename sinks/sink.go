@@ -52,10 +52,14 @@ type Result struct {
 func Ok() Result { return Result{Outcome: Delivered} }
 
 // RetryLater is the result of a transiently failed record.
-func RetryLater(reason string, err error) Result { return Result{Outcome: Retry, Reason: reason, Err: err} }
+func RetryLater(reason string, err error) Result {
+	return Result{Outcome: Retry, Reason: reason, Err: err}
+}
 
 // Rejected is the result of a record that can never be written.
-func Rejected(reason string, err error) Result { return Result{Outcome: Reject, Reason: reason, Err: err} }
+func Rejected(reason string, err error) Result {
+	return Result{Outcome: Reject, Reason: reason, Err: err}
+}
 
 // Sink is a destination.
 //

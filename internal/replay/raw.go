@@ -101,4 +101,3 @@ func RunRaw(ctx context.Context, o RawOptions) (Report, error) {
 	so.From, so.To = time.Time{}, time.Time{}
 	return Run(ctx, so)
 }
-

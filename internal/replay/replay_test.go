@@ -15,9 +15,9 @@ import (
 	"github.com/logweave/logweave/internal/esfake"
 	"github.com/logweave/logweave/internal/testkafka"
 	"github.com/logweave/logweave/router"
+	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 	"github.com/logweave/logweave/sinks"
 	"github.com/logweave/logweave/sinks/elasticsearch"
-	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )
 
 var t0 = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)

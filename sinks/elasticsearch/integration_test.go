@@ -19,9 +19,9 @@ import (
 
 	"github.com/logweave/logweave/internal/find"
 	"github.com/logweave/logweave/router"
+	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 	"github.com/logweave/logweave/sinks"
 	"github.com/logweave/logweave/sinks/elasticsearch"
-	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )
 
 // startElasticsearch runs the official Elasticsearch 8 image as a generic

@@ -14,8 +14,8 @@ import (
 
 	"github.com/logweave/logweave/internal/esfake"
 	"github.com/logweave/logweave/router"
-	"github.com/logweave/logweave/sinks"
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
+	"github.com/logweave/logweave/sinks"
 )
 
 func newSink(t *testing.T, srv *esfake.Server, mutate func(*Config)) *Sink {

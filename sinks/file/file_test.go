@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logweave/logweave/sinks"
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
+	"github.com/logweave/logweave/sinks"
 )
 
 func rec(p int32, off int64, body string) *sinks.Record {

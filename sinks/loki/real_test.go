@@ -15,8 +15,8 @@ import (
 
 	"github.com/logweave/logweave/internal/lokitest"
 	"github.com/logweave/logweave/router"
-	"github.com/logweave/logweave/sinks"
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
+	"github.com/logweave/logweave/sinks"
 )
 
 type queryResult struct {

@@ -20,8 +20,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/logweave/logweave/router"
-	"github.com/logweave/logweave/sinks"
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
+	"github.com/logweave/logweave/sinks"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
