@@ -60,6 +60,10 @@ type Enricher struct {
 	// rawTopicID is needed by offset commit requests of newer versions.
 	rawTopicID [16]byte
 
+	// ready is closed once cl and adm are set: franz-go may call the
+	// rebalance callbacks before NewClient returns to New.
+	ready chan struct{}
+
 	mu     sync.Mutex // guards states against the rebalance callbacks
 	states map[int32]*partState
 	// assignErr is set by a callback that could not recover a partition;
@@ -136,7 +140,7 @@ func New(cfg Config, topics Topics, rules *Rules, base []kgo.Opt, deps Deps) (*E
 		deps.Now = time.Now
 	}
 	e := &Enricher{cfg: cfg, topics: topics, base: base, logger: deps.Logger, m: newMetrics(deps.Registerer), now: deps.Now,
-		states: map[int32]*partState{}}
+		states: map[int32]*partState{}, ready: make(chan struct{})}
 	e.pr = &processor{cfg: cfg, rawTopic: topics.Raw, m: e.m}
 	e.pr.rules.Store(rules)
 	opts := append([]kgo.Opt{}, base...)
@@ -161,6 +165,7 @@ func New(cfg Config, topics Topics, rules *Rules, base []kgo.Opt, deps Deps) (*E
 	}
 	e.cl = cl
 	e.adm = kadm.NewClient(cl)
+	close(e.ready)
 	return e, nil
 }
 

@@ -270,6 +270,7 @@ func (e *Enricher) commitPlain(ctx context.Context, commits map[int32]int64) err
 // recovery must finish (or fail for real) before the partitions are
 // fetched.
 func (e *Enricher) assigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	<-e.ready
 	ps := assigned[e.topics.Raw]
 	if len(ps) == 0 {
 		return
@@ -292,6 +293,7 @@ func (e *Enricher) assigned(_ context.Context, _ *kgo.Client, assigned map[strin
 // dropped forgets revoked or lost partitions. Everything after their
 // committed watermark is read again by their next owner.
 func (e *Enricher) dropped(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	<-e.ready
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, p := range lost[e.topics.Raw] {

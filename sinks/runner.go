@@ -53,6 +53,10 @@ type Runner struct {
 	// shutdownGrace bounds finishing in-flight batches on revoke or stop.
 	shutdownGrace time.Duration
 
+	// ready is closed once cl is set: franz-go may call the rebalance
+	// callbacks before NewClient returns to New.
+	ready chan struct{}
+
 	// onCommit, when set (tests), sees every successful commit.
 	onCommit func(p int32, offset int64)
 
@@ -152,6 +156,7 @@ func New(cfg Config, sink Sink, rt *router.Router, topics Topics, base []kgo.Opt
 		cfg: cfg, sink: sink, router: rt, topics: topics,
 		logger: deps.Logger.With("sink", cfg.Name), m: newMetrics(deps.Registerer, cfg.Name),
 		workers: make(map[int32]*worker), fatal: make(chan error, 1), shutdownGrace: shutdownGrace, reached: map[int32]int64{},
+		ready: make(chan struct{}),
 	}
 	start, _ := cfg.StartTime()
 	reset := kgo.NewOffset().AtStart()
@@ -182,6 +187,7 @@ func New(cfg Config, sink Sink, rt *router.Router, topics Topics, base []kgo.Opt
 		return nil, fmt.Errorf("creating kafka client: %w", err)
 	}
 	r.cl = cl
+	close(r.ready)
 	return r, nil
 }
 
@@ -267,6 +273,7 @@ func (r *Runner) fail(err error) {
 
 // assigned starts a worker per new partition.
 func (r *Runner) assigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	<-r.ready
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, p := range assigned[r.topics.Enriched] {
@@ -288,12 +295,14 @@ func (r *Runner) assigned(_ context.Context, _ *kgo.Client, assigned map[string]
 // batch finish within the grace, and commits what they delivered. The
 // partitions are still ours while this callback runs.
 func (r *Runner) revoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	<-r.ready
 	r.stop(revoked[r.topics.Enriched], true)
 }
 
 // lost drops the workers without committing: the partitions may already be
 // someone else's.
 func (r *Runner) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	<-r.ready
 	r.stop(lost[r.topics.Enriched], false)
 }
 
