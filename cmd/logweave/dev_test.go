@@ -65,10 +65,17 @@ func TestDev_RunsPipelineAndRestarts(t *testing.T) {
 	}
 }
 
-func readIDs(t *testing.T, dir string) map[string]int {
+// sinkDoc is what the dev tests read from the file sink's documents.
+type sinkDoc struct {
+	RecordID string `json:"record_id"`
+	SubmitID string `json:"submit_id"`
+}
+
+// readDocs reads every document the file sink wrote in dir.
+func readDocs(t *testing.T, dir string) []sinkDoc {
 	t.Helper()
 	files, _ := filepath.Glob(filepath.Join(dir, "*.ndjson"))
-	ids := map[string]int{}
+	var out []sinkDoc
 	for _, f := range files {
 		fh, err := os.Open(f)
 		if err != nil {
@@ -77,15 +84,23 @@ func readIDs(t *testing.T, dir string) map[string]int {
 		sc := bufio.NewScanner(fh)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
-			var doc struct {
-				RecordID string `json:"record_id"`
-			}
-			if err := json.Unmarshal(sc.Bytes(), &doc); err != nil {
+			var d sinkDoc
+			if err := json.Unmarshal(sc.Bytes(), &d); err != nil {
 				t.Fatalf("%s: %v", f, err)
 			}
-			ids[doc.RecordID]++
+			out = append(out, d)
 		}
 		fh.Close()
+	}
+	return out
+}
+
+// readIDs counts the documents of each record id.
+func readIDs(t *testing.T, dir string) map[string]int {
+	t.Helper()
+	ids := map[string]int{}
+	for _, d := range readDocs(t, dir) {
+		ids[d.RecordID]++
 	}
 	return ids
 }
@@ -160,25 +175,12 @@ func TestDev_FileSinkHoldsExactlyTheKeptRecords(t *testing.T) {
 	check("after a restart")
 }
 
+// perSubmission counts the documents of each submission.
 func perSubmission(t *testing.T, dir string) map[string]int {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(dir, "*.ndjson"))
 	out := map[string]int{}
-	for _, f := range files {
-		fh, err := os.Open(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(fh)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			var doc struct {
-				SubmitID string `json:"submit_id"`
-			}
-			json.Unmarshal(sc.Bytes(), &doc)
-			out[doc.SubmitID]++
-		}
-		fh.Close()
+	for _, d := range readDocs(t, dir) {
+		out[d.SubmitID]++
 	}
 	return out
 }
