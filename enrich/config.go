@@ -24,12 +24,22 @@ type Config struct {
 	// InactivityTimeout decides a submission that got no record for this
 	// long. Default 30s.
 	InactivityTimeout time.Duration `yaml:"inactivity_timeout"`
+	// MaxPendingAge decides a submission early once its first record is
+	// this old, even if records keep arriving (a long judge run, a
+	// logs-only stream): it bounds how long the committed watermark can
+	// stay behind, and so the re-read window after a rebalance. Its
+	// records say kept_by "early:age:<rule>"; later records follow the
+	// decision. Default 2m.
+	MaxPendingAge time.Duration `yaml:"max_pending_age"`
 	// DecidedTTL is how long a decision is remembered for late records.
 	// Default 10m.
 	DecidedTTL time.Duration `yaml:"decided_ttl"`
 	// MaxPendingSubmissions and MaxPendingBytes bound the state of one
 	// process; above either, the oldest submissions are decided early.
-	// Defaults 200000 and 512 MiB.
+	// MaxPendingBytes counts an estimate of the heap held (a decoded record
+	// takes about twice its wire size plus 512 bytes), remembered
+	// decisions included (at most a quarter of it; the oldest are
+	// forgotten first). Defaults 200000 and 512 MiB.
 	MaxPendingSubmissions int `yaml:"max_pending_submissions"`
 	MaxPendingBytes       int `yaml:"max_pending_bytes"`
 	// FlushInterval is how often decided records are written and offsets
@@ -58,6 +68,7 @@ func DefaultConfig() Config {
 		ReloadInterval:        2 * time.Second,
 		CompletionGrace:       2 * time.Second,
 		InactivityTimeout:     30 * time.Second,
+		MaxPendingAge:         2 * time.Minute,
 		DecidedTTL:            10 * time.Minute,
 		MaxPendingSubmissions: 200000,
 		MaxPendingBytes:       512 << 20,
@@ -73,7 +84,7 @@ func (c *Config) Validate() error {
 	for _, f := range []struct {
 		name string
 		d    time.Duration
-	}{{"reload_interval", c.ReloadInterval}, {"inactivity_timeout", c.InactivityTimeout}, {"decided_ttl", c.DecidedTTL},
+	}{{"reload_interval", c.ReloadInterval}, {"inactivity_timeout", c.InactivityTimeout}, {"max_pending_age", c.MaxPendingAge}, {"decided_ttl", c.DecidedTTL},
 		{"flush_interval", c.FlushInterval}, {"transaction_timeout", c.TransactionTimeout}} {
 		if f.d <= 0 {
 			add("%s: must be positive", f.name)
@@ -81,6 +92,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CompletionGrace < 0 {
 		add("completion_grace: must not be negative")
+	}
+	if c.MaxPendingAge > 0 && c.MaxPendingAge < c.CompletionGrace {
+		add("max_pending_age: must be at least completion_grace (%s)", c.CompletionGrace)
 	}
 	if c.MaxPendingSubmissions < 1 {
 		add("max_pending_submissions: must be at least 1")

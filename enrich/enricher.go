@@ -15,7 +15,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/logweave/logweave/internal/partition"
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )
 
@@ -57,6 +56,9 @@ type Enricher struct {
 	pr     *processor
 	now    func() time.Time
 	nparts int32
+	// keyPart is franz-go's murmur2 key partitioner (Kafka's default), to
+	// find where a keyed raw record belongs.
+	keyPart kgo.TopicPartitioner
 	// rawTopicID is needed by offset commit requests of newer versions.
 	rawTopicID [16]byte
 
@@ -70,62 +72,90 @@ type Enricher struct {
 	// the loop returns it.
 	assignErr error
 
-	// until bounds a replay: records at or after a partition's offset are
-	// not read, and once every partition reached its bound all pending
-	// submissions are decided and untilDone closes.
-	until     map[int32]int64
-	untilDone chan struct{}
-	untilSeen map[int32]bool
-	untilLast map[int32]time.Time // when a partition last delivered a record in the window
+	// A bounded run (a replay of raw, SetUntil) reads each partition up
+	// to its offset in until. Its positions, not silence, say when it is
+	// done: transaction markers are consumed too (KeepControlRecords), so
+	// a partition's head reaches its end exactly. A partition reached its
+	// end when its head did; the run is done when every partition's
+	// watermark committed in Kafka reached its end (by this member, or by
+	// another member of the job's group, which fetchWindowProgress reads).
+	until          map[int32]int64
+	untilDone      chan struct{}
+	untilCommitted map[int32]int64 // committed watermark per bounded partition
+	untilChecked   time.Time       // last fetch of other members' progress
 }
 
-// SetUntil bounds the run to the raw offsets before until; Done closes when
-// everything before them is decided and committed. Call before Run.
+// SetUntil bounds the run to the raw offsets before until; Done closes once
+// every partition's committed watermark reached its bound. Call before Run.
 func (e *Enricher) SetUntil(until map[int32]int64) {
 	e.until = until
 	e.untilDone = make(chan struct{})
-	e.untilSeen = map[int32]bool{}
-	e.untilLast = map[int32]time.Time{}
+	e.untilCommitted = map[int32]int64{}
 }
-
-// untilQuiet is how long a bounded partition below its end may stay silent
-// before its remaining offsets are taken to be transaction markers: every
-// record before the end existed when the end was captured.
-const untilQuiet = 3 * time.Second
 
 // Done is closed when a bounded run finished; nil for an unbounded one.
 func (e *Enricher) Done() <-chan struct{} { return e.untilDone }
 
-// checkUntil decides everything once every bounded partition is read to
-// its bound, and closes Done after that is committed.
-func (e *Enricher) checkUntil(now time.Time) bool {
-	if e.until == nil || e.untilSeen == nil {
-		return false
-	}
+// decideReached decides everything pending in the bounded partitions whose
+// head reached the end of the window: nothing more of theirs will be read.
+func (e *Enricher) decideReached(now time.Time) {
 	for p, end := range e.until {
 		st := e.states[p]
-		if st == nil {
-			if !e.untilSeen[p] {
-				return false
-			}
+		if st == nil || st.head < end || len(st.subs) == 0 {
 			continue
 		}
-		if !e.untilSeen[p] {
-			e.untilSeen[p] = true
-			e.untilLast[p] = now
-		}
-		if st.head < end && now.Sub(e.untilLast[p]) < untilQuiet {
-			return false
-		}
-	}
-	for _, st := range e.states {
-		var subs []*submission
+		subs := make([]*submission, 0, len(st.subs))
 		for _, sub := range st.subs {
 			subs = append(subs, sub)
 		}
 		sort.Slice(subs, func(i, j int) bool { return subs[i].firstOffset < subs[j].firstOffset })
 		for _, sub := range subs {
-			e.pr.decide(st, sub, false, now)
+			e.pr.decide(st, sub, notEarly, now)
+		}
+	}
+}
+
+// allReached says whether a bounded run read every partition it owns to
+// its end.
+func (e *Enricher) allReached() bool {
+	if e.until == nil || len(e.states) == 0 {
+		return false
+	}
+	for p, st := range e.states {
+		if end, ok := e.until[p]; ok && st.head < end {
+			return false
+		}
+	}
+	return true
+}
+
+// windowDone says whether every bounded partition's committed watermark
+// reached its end. A partition this member does not own (revoked, or
+// another member's) counts only once its committed offset, read from the
+// group every second at most, reached the end.
+func (e *Enricher) windowDone(ctx context.Context) bool {
+	missing := false
+	for p, end := range e.until {
+		if end > 0 && e.untilCommitted[p] < end && e.states[p] == nil {
+			missing = true
+		}
+	}
+	if missing && time.Since(e.untilChecked) >= time.Second {
+		e.untilChecked = time.Now()
+		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		offs, err := e.adm.FetchOffsets(kadm.RequireStable(fctx), e.cfg.group())
+		cancel()
+		if err == nil {
+			offs.Each(func(o kadm.OffsetResponse) {
+				if o.Topic == e.topics.Raw && o.Err == nil {
+					e.untilCommitted[o.Partition] = max(e.untilCommitted[o.Partition], o.At)
+				}
+			})
+		}
+	}
+	for p, end := range e.until {
+		if end > 0 && e.untilCommitted[p] < end {
+			return false
 		}
 	}
 	return true
@@ -141,6 +171,7 @@ func New(cfg Config, topics Topics, rules *Rules, base []kgo.Opt, deps Deps) (*E
 	}
 	e := &Enricher{cfg: cfg, topics: topics, base: base, logger: deps.Logger, m: newMetrics(deps.Registerer), now: deps.Now,
 		states: map[int32]*partState{}, ready: make(chan struct{})}
+	e.keyPart = kgo.StickyKeyPartitioner(nil).ForTopic(topics.Raw)
 	e.pr = &processor{cfg: cfg, rawTopic: topics.Raw, m: e.m}
 	e.pr.rules.Store(rules)
 	opts := append([]kgo.Opt{}, base...)
@@ -148,6 +179,12 @@ func New(cfg Config, topics Topics, rules *Rules, base []kgo.Opt, deps Deps) (*E
 		kgo.ConsumerGroup(cfg.group()),
 		kgo.ConsumeTopics(topics.Raw),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Transaction markers (the raw topic gets them from moved
+		// misrouted records and from transactional producers) move a
+		// partition's head too: an idle partition commits past its last
+		// marker (lag 0), and a bounded run sees exactly when it reached
+		// its end.
+		kgo.KeepControlRecords(),
 		kgo.DisableAutoCommit(),
 		// (franz-go always fetches start offsets with require_stable, so a
 		// new owner never starts from a transaction still in flight.)
@@ -207,32 +244,33 @@ func (e *Enricher) Run(ctx context.Context) error {
 		for _, st := range e.states {
 			e.pr.decideDue(st, now)
 		}
-		finished := e.checkUntil(now)
+		e.decideReached(now)
 		e.pr.enforceLimits(e.states, now)
 		e.m.oldestPending.Set(oldestPendingAge(e.states, now).Seconds())
-		var err error
-		if now.Sub(lastFlush) >= e.cfg.FlushInterval || ctx.Err() != nil || finished {
-			fctx, cancel := context.WithTimeout(context.Background(), e.cfg.TransactionTimeout)
-			err = e.flush(fctx)
-			cancel()
+		var (
+			err       error
+			committed = true
+		)
+		if now.Sub(lastFlush) >= e.cfg.FlushInterval || ctx.Err() != nil || e.allReached() {
+			committed, err = e.flush(ctx)
 			lastFlush = now
 		}
+		finished := err == nil && committed && e.until != nil && e.windowDone(ctx)
 		e.mu.Unlock()
 		if err != nil {
 			return err
 		}
 		if finished {
+			// Done closes only after a committed flush with every
+			// partition of the window committed to its end.
 			close(e.untilDone)
-			e.untilSeen = nil
 			<-ctx.Done()
 			return nil
 		}
 	}
 	// Final flush of what is decided.
-	fctx, cancel := context.WithTimeout(context.Background(), e.cfg.TransactionTimeout)
-	defer cancel()
 	e.mu.Lock()
-	err := e.flush(fctx)
+	_, err := e.flush(ctx)
 	e.mu.Unlock()
 	return err
 }
@@ -266,21 +304,22 @@ func (e *Enricher) take(r *kgo.Record, now time.Time) {
 	if st == nil {
 		return // revoked between fetch and now
 	}
-	if end, ok := e.until[r.Partition]; ok {
-		if r.Offset >= end {
-			return // past a replay's window
-		}
-		e.untilLast[r.Partition] = now
+	if end, ok := e.until[r.Partition]; ok && r.Offset >= end {
+		// Past a replay's window: everything before end was read.
+		st.head = max(st.head, end)
+		return
+	}
+	if r.Attrs.IsControl() {
+		st.head = max(st.head, r.Offset+1)
+		return
 	}
 	if len(r.Key) > 0 && e.nparts > 0 {
-		if want := partition.For(r.Key, e.nparts); want != r.Partition {
+		if want := e.keyPart.Partition(r, int(e.nparts)); int32(want) != r.Partition {
 			// Another partitioner put it here: move it where its
-			// submission lives, in this same transaction.
+			// submission lives, in this same transaction, once.
 			e.m.misrouted.Inc()
-			st.extra = append(st.extra, &kgo.Record{Topic: e.topics.Raw, Partition: want, Key: r.Key, Value: r.Value, Headers: r.Headers})
-			if r.Offset+1 > st.head {
-				st.head = r.Offset + 1
-			}
+			e.moveExtra(st, r, &kgo.Record{Topic: e.topics.Raw, Partition: int32(want), Key: r.Key, Value: r.Value,
+				Headers: append(r.Headers[:len(r.Headers):len(r.Headers)], kgo.RecordHeader{Key: MovedFromHeader, Value: movedFrom(r)})})
 			return
 		}
 	}
@@ -291,15 +330,12 @@ func (e *Enricher) take(r *kgo.Record, now time.Time) {
 		if err != nil {
 			reason = err.Error()
 		}
-		st.extra = append(st.extra, &kgo.Record{Topic: e.topics.DLQ, Key: r.Key, Value: r.Value, Headers: []kgo.RecordHeader{
+		e.moveExtra(st, r, &kgo.Record{Topic: e.topics.DLQ, Key: r.Key, Value: r.Value, Headers: []kgo.RecordHeader{
 			{Key: "logweave.sink", Value: []byte("enrich")}, {Key: "logweave.reason", Value: []byte("decode")},
 			{Key: "logweave.error", Value: []byte(reason)}, {Key: "logweave.source.topic", Value: []byte(r.Topic)},
 			{Key: "logweave.source.partition", Value: []byte(strconv.Itoa(int(r.Partition)))},
 			{Key: "logweave.source.offset", Value: []byte(strconv.FormatInt(r.Offset, 10))},
 		}})
-		if r.Offset+1 > st.head {
-			st.head = r.Offset + 1
-		}
 		return
 	}
 	key := string(r.Key)
@@ -307,4 +343,27 @@ func (e *Enricher) take(r *kgo.Record, now time.Time) {
 		key = env.GetRecordId()
 	}
 	e.pr.add(st, key, &env, r.Offset, len(r.Value), now)
+}
+
+// MovedFromHeader marks a misrouted raw record the enricher re-produced to
+// its partition: "<partition>:<offset>" of the original. A replay of raw
+// uses it to copy such a record once.
+const MovedFromHeader = "logweave.moved-from"
+
+func movedFrom(r *kgo.Record) []byte {
+	return []byte(strconv.Itoa(int(r.Partition)) + ":" + strconv.FormatInt(r.Offset, 10))
+}
+
+// moveExtra queues out, a misrouted record's copy for its partition or an
+// undecodable record for the DLQ, in the next transaction, unless the raw
+// record r was already moved by a committed transaction (commit metadata
+// x): a re-read after a restart or rebalance does not move it twice.
+func (e *Enricher) moveExtra(st *partState, r, out *kgo.Record) {
+	st.head = max(st.head, r.Offset+1)
+	if r.Offset < st.movedBelow {
+		e.m.recovered.Inc()
+		return
+	}
+	st.extra = append(st.extra, out)
+	st.movePending = max(st.movePending, r.Offset+1)
 }

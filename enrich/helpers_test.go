@@ -73,7 +73,7 @@ var txnSeq struct {
 	n int
 }
 
-func (v *env) startEnricher(cfg Config) *enricher {
+func (v *env) startEnricher(cfg Config, setup ...func(*Enricher)) *enricher {
 	v.t.Helper()
 	txnSeq.Lock()
 	txnSeq.n++
@@ -88,6 +88,9 @@ func (v *env) startEnricher(cfg Config) *enricher {
 	e, err := New(cfg, testTopicNames, rules, base, Deps{Logger: logger, Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		v.t.Fatal(err)
+	}
+	for _, f := range setup {
+		f(e)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	en := &enricher{e: e, cancel: cancel, done: make(chan error, 1)}

@@ -14,7 +14,8 @@ type metrics struct {
 	oldestPending   prometheus.Gauge
 	misrouted       prometheus.Counter
 	late            prometheus.Counter
-	early           prometheus.Counter
+	early           *prometheus.CounterVec
+	forgotten       prometheus.Counter
 	recovered       prometheus.Counter
 	undecodable     prometheus.Counter
 	txns            *prometheus.CounterVec
@@ -35,15 +36,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Submissions decided, by tail rule name or head."}, []string{"rule"}),
 		decisionLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "logweave_enrich_decision_latency_seconds",
 			Help: "Time from a submission's first record to its decision.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 12)}),
-		pendingSubs:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "logweave_enrich_pending_submissions", Help: "Undecided submissions held."}),
-		pendingBytes:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "logweave_enrich_pending_bytes", Help: "Bytes of raw records held by undecided submissions."}),
+		pendingSubs: prometheus.NewGauge(prometheus.GaugeOpts{Name: "logweave_enrich_pending_submissions", Help: "Undecided submissions held."}),
+		pendingBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "logweave_enrich_pending_bytes",
+			Help: "Estimated heap held: records of undecided submissions (twice their wire size plus overhead) and remembered decisions; bounded by max_pending_bytes."}),
 		oldestPending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "logweave_enrich_oldest_pending_seconds", Help: "Age of the oldest undecided submission."}),
 		misrouted: prometheus.NewCounter(prometheus.CounterOpts{Name: "logweave_enrich_misrouted_total",
 			Help: "Raw records found on a partition their key does not hash to, re-produced to the right one."}),
 		late: prometheus.NewCounter(prometheus.CounterOpts{Name: "logweave_enrich_late_records_total",
 			Help: "Records that arrived after their submission was decided and followed the decision."}),
-		early: prometheus.NewCounter(prometheus.CounterOpts{Name: "logweave_enrich_early_decisions_total",
-			Help: "Submissions decided early because the pending limits were reached."}),
+		early: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "logweave_enrich_early_decisions_total",
+			Help: "Submissions decided before they completed, by cause: memory (max_pending_submissions or max_pending_bytes) or age (max_pending_age)."}, []string{"cause"}),
+		forgotten: prometheus.NewCounter(prometheus.CounterOpts{Name: "logweave_enrich_decisions_forgotten_total",
+			Help: "Decisions forgotten before decided_ttl because remembered decisions reached a quarter of max_pending_bytes."}),
 		recovered: prometheus.NewCounter(prometheus.CounterOpts{Name: "logweave_enrich_reread_skipped_total",
 			Help: "Raw records read again after an assignment whose enriched record was already out."}),
 		undecodable: prometheus.NewCounter(prometheus.CounterOpts{Name: "logweave_enrich_undecodable_total",
@@ -53,7 +57,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		committed: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "logweave_enrich_committed_offset",
 			Help: "Committed raw offset (the watermark) per partition."}, []string{"partition"}),
 	}
+	for _, c := range []string{"memory", "age"} {
+		m.early.WithLabelValues(c)
+	}
+	for _, r := range []string{"committed", "aborted", "offsets_only", "offsets_failed"} {
+		m.txns.WithLabelValues(r)
+	}
 	reg.MustRegister(m.recordsIn, m.recordsOut, m.recordsDropped, m.join, m.decisions, m.decisionLatency, m.pendingSubs,
-		m.pendingBytes, m.oldestPending, m.misrouted, m.late, m.early, m.recovered, m.undecodable, m.txns, m.committed)
+		m.pendingBytes, m.oldestPending, m.misrouted, m.late, m.early, m.forgotten, m.recovered, m.undecodable, m.txns, m.committed)
 	return m
 }

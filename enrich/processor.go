@@ -43,9 +43,10 @@ func (pr *processor) add(st *partState, key string, env *v1.Envelope, offset int
 		st.subs[key] = sub
 		st.order = append(st.order, sub)
 	}
+	mem := recordMem(size)
 	sub.records = append(sub.records, pendingRecord{env: env, offset: offset, size: size})
-	sub.bytes += size
-	st.bytes += size
+	sub.bytes += mem
+	st.bytes += mem
 	sub.lastSeen = now
 	if sp := env.GetSpan(); sp != nil {
 		sub.spans[spanKey(sp.GetSpanId())] = sp
@@ -55,39 +56,55 @@ func (pr *processor) add(st *partState, key string, env *v1.Envelope, offset int
 	}
 }
 
-// decideDue decides the submissions that completed or went quiet.
+// decideDue decides the submissions that completed, went quiet, or have
+// been pending for max_pending_age (decided early: a submission that keeps
+// receiving records must not pin the watermark and memory for ever).
 func (pr *processor) decideDue(st *partState, now time.Time) {
-	var due []*submission
+	type dueSub struct {
+		sub   *submission
+		cause earlyCause
+	}
+	var due []dueSub
 	for _, sub := range st.subs {
-		if !sub.completeAt.IsZero() && !now.Before(sub.completeAt) || now.Sub(sub.lastSeen) >= pr.cfg.InactivityTimeout {
-			due = append(due, sub)
+		switch {
+		case !sub.completeAt.IsZero() && !now.Before(sub.completeAt) || now.Sub(sub.lastSeen) >= pr.cfg.InactivityTimeout:
+			due = append(due, dueSub{sub, notEarly})
+		case now.Sub(sub.firstSeen) >= pr.cfg.MaxPendingAge:
+			due = append(due, dueSub{sub, earlyAge})
 		}
 	}
 	// In offset order, so output order follows the input.
-	sort.Slice(due, func(i, j int) bool { return due[i].firstOffset < due[j].firstOffset })
-	for _, sub := range due {
-		pr.decide(st, sub, false, now)
+	sort.Slice(due, func(i, j int) bool { return due[i].sub.firstOffset < due[j].sub.firstOffset })
+	for _, d := range due {
+		pr.decide(st, d.sub, d.cause, now)
 	}
-	pr.expire(st, now)
+	pr.expire(st, now, 0)
 }
 
-// expire forgets decisions older than DecidedTTL.
-func (pr *processor) expire(st *partState, now time.Time) {
+// expire forgets decisions older than DecidedTTL, and the oldest ones
+// while the decisions take more than maxBytes (when positive).
+func (pr *processor) expire(st *partState, now time.Time, maxBytes int) {
 	i := 0
 	for ; i < len(st.doneQ); i++ {
 		dec := st.done[st.doneQ[i]]
-		if dec != nil && now.Sub(dec.at) < pr.cfg.DecidedTTL {
+		if dec != nil && now.Sub(dec.at) < pr.cfg.DecidedTTL && (maxBytes <= 0 || st.decidedBytes <= maxBytes) {
 			break
 		}
 		if dec != nil {
+			if now.Sub(dec.at) < pr.cfg.DecidedTTL {
+				pr.m.forgotten.Inc()
+			}
+			st.decidedBytes -= dec.bytes
 			delete(st.done, st.doneQ[i])
 		}
+		st.doneQ[i] = ""
 	}
 	st.doneQ = st.doneQ[i:]
 }
 
 // decide keeps or drops a whole submission and queues its kept records.
-func (pr *processor) decide(st *partState, sub *submission, early bool, now time.Time) {
+// The submission's records are released: only the decision is remembered.
+func (pr *processor) decide(st *partState, sub *submission, early earlyCause, now time.Time) {
 	rules := pr.rules.Load()
 	merged := &v1.Submission{}
 	for _, r := range sub.records {
@@ -125,16 +142,27 @@ func (pr *processor) decide(st *partState, sub *submission, early bool, now time
 	if rule == "" {
 		rule = "head"
 	}
-	if early {
-		pr.m.early.Inc()
+	switch early {
+	case earlyMemory:
+		pr.m.early.WithLabelValues("memory").Inc()
+	case earlyAge:
+		pr.m.early.WithLabelValues("age").Inc()
 	}
 	pr.m.decisions.WithLabelValues(rule).Inc()
 	pr.m.decisionLatency.Observe(now.Sub(sub.firstSeen).Seconds())
+	if old := st.done[sub.key]; old != nil {
+		st.decidedBytes -= old.bytes
+	}
+	dec.bytes = dec.mem()
+	st.decidedBytes += dec.bytes
 	st.done[sub.key] = dec
 	st.doneQ = append(st.doneQ, sub.key)
 	delete(st.subs, sub.key)
 	sub.decided = true
+	sub.records, sub.spans = nil, nil
 	st.bytes -= sub.bytes
+	st.decidedInOrder++
+	st.compactOrder()
 }
 
 // emitAll queues the kept records of a decision and returns how many.
@@ -172,10 +200,7 @@ func (pr *processor) emitAll(st *partState, key string, dec *decision, recs []pe
 // keep applies a decision to one record: the whole submission for a tail
 // rule, else the head rate of the record's level and service.
 func (dec *decision) keep(env *v1.Envelope, u float64, rules *Rules) (keptBy string, rate float64, ok bool) {
-	prefix := ""
-	if dec.early {
-		prefix = "early:"
-	}
+	prefix := dec.early.prefix()
 	if dec.keptBy != "" {
 		return prefix + dec.keptBy, 1, true
 	}
@@ -212,6 +237,9 @@ func (pr *processor) late(st *partState, key string, dec *decision, env *v1.Enve
 	pr.m.late.Inc()
 	if sp := env.GetSpan(); sp != nil {
 		dec.spans[spanKey(sp.GetSpanId())] = spanContext(sp, v1.JoinStatus_JOIN_STATUS_SELF)
+		st.decidedBytes -= dec.bytes
+		dec.bytes = dec.mem()
+		st.decidedBytes += dec.bytes
 	}
 	mergeSubmission(dec.sub, env.Submission())
 	mark := &emitMark{maxRaw: offset, enriched: -1}
@@ -220,14 +248,28 @@ func (pr *processor) late(st *partState, key string, dec *decision, env *v1.Enve
 	}
 }
 
-// enforceLimits decides the oldest submissions early while the process
-// holds more than the configured pending submissions or bytes.
+// enforceLimits keeps the estimated heap of all partitions within
+// max_pending_bytes and the undecided submissions within
+// max_pending_submissions: remembered decisions may take at most a quarter
+// of the bytes (the oldest are forgotten first), then the oldest
+// submissions are decided early.
 func (pr *processor) enforceLimits(states map[int32]*partState, now time.Time) {
+	decidedMax := pr.cfg.MaxPendingBytes / 4
+	decided := 0
+	for _, st := range states {
+		decided += st.decidedBytes
+	}
+	if decided > decidedMax {
+		for _, st := range states {
+			// Each partition gets its share of the quarter.
+			pr.expire(st, now, decidedMax/len(states))
+		}
+	}
 	for {
 		n, bytes := 0, 0
 		for _, st := range states {
 			n += len(st.subs)
-			bytes += st.bytes
+			bytes += st.held()
 		}
 		pr.m.pendingSubs.Set(float64(n))
 		pr.m.pendingBytes.Set(float64(bytes))
@@ -247,7 +289,7 @@ func (pr *processor) enforceLimits(states map[int32]*partState, now time.Time) {
 		if oldest == nil {
 			return
 		}
-		pr.decide(oldestSt, oldest, true, now)
+		pr.decide(oldestSt, oldest, earlyMemory, now)
 	}
 }
 

@@ -2,6 +2,7 @@ package enrich
 
 import (
 	"encoding/hex"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -29,14 +30,67 @@ type submission struct {
 	decided     bool
 }
 
+// Memory estimates. Decoded protobuf records take several times their
+// wire size (measured: 638 bytes of heap for a 119-byte record of the gen
+// workload), so the limits count an estimate of the heap, not wire bytes.
+const (
+	recordOverhead   = 512 // per held record: structs, slices, map entries
+	decisionOverhead = 256 // per remembered decision
+	spanCtxOverhead  = 320 // per span context of a remembered decision
+	orderOverhead    = 64  // per decided submission still in order
+)
+
+// recordMem is the heap a held raw record of size wire bytes is counted as.
+func recordMem(size int) int { return 2*size + recordOverhead }
+
+// mem is the heap a remembered decision is counted as.
+func (d *decision) mem() int { return decisionOverhead + len(d.spans)*spanCtxOverhead }
+
 // decision is what was decided for a submission, kept for records that
 // arrive after the decision.
 type decision struct {
-	keptBy string // tail rule (possibly "early:" prefixed), or "" for head sampling
-	early  bool
+	keptBy string // tail rule, or "" for head sampling
+	early  earlyCause
 	spans  map[string]*v1.SpanContext
 	sub    *v1.Submission
 	at     time.Time
+	bytes  int // counted in partState.decidedBytes
+}
+
+// earlyCause says why a submission was decided before it completed.
+type earlyCause uint8
+
+const (
+	notEarly    earlyCause = iota
+	earlyMemory            // max_pending_submissions or max_pending_bytes reached: kept_by "early:<rule>"
+	earlyAge               // max_pending_age reached: kept_by "early:age:<rule>"
+)
+
+// prefix is what kept_by starts with for a decision made early for c.
+func (c earlyCause) prefix() string {
+	switch c {
+	case earlyMemory:
+		return "early:"
+	case earlyAge:
+		return "early:age:"
+	}
+	return ""
+}
+
+// parseKeptBy splits a kept_by value written by the enricher into the
+// early cause and the rule ("" for head sampling).
+func parseKeptBy(keptBy string) (earlyCause, string) {
+	cause := notEarly
+	if rest, ok := strings.CutPrefix(keptBy, "early:"); ok {
+		cause, keptBy = earlyMemory, rest
+		if rest, ok := strings.CutPrefix(keptBy, "age:"); ok {
+			cause, keptBy = earlyAge, rest
+		}
+	}
+	if strings.HasPrefix(keptBy, "head:") {
+		keptBy = ""
+	}
+	return cause, keptBy
 }
 
 // output is an enriched record ready to produce, with the submission it
@@ -54,10 +108,19 @@ type partState struct {
 	topic string
 	subs  map[string]*submission
 	order []*submission // by first offset; decided ones removed lazily
-	done  map[string]*decision
-	doneQ []string // decision order, for expiry
-	head  int64    // next raw offset to read
-	bytes int
+	// decidedInOrder counts the decided submissions still in order; order
+	// is compacted when they are the majority, so a long-pending head
+	// does not keep every later submission referenced.
+	decidedInOrder int
+	done           map[string]*decision
+	doneQ          []string // decision order, for expiry
+	head           int64    // next raw offset to read
+	bytes          int      // estimated heap of the held records (recordMem)
+	decidedBytes   int      // estimated heap of the remembered decisions and of order
+	// movedBelow is the raw offset below which misrouted and undecodable
+	// records were moved by a committed transaction (commit metadata x);
+	// movePending is the offset after the last one queued in extra.
+	movedBelow, movePending int64
 	// emitted holds record ids found in the enriched partition when the
 	// partition was assigned: those are out already and are skipped when
 	// the raw records are read again.
@@ -87,12 +150,33 @@ func newPartState(topic string, p int32, committed, enrichedNext int64) *partSta
 		emitted: map[string]bool{}, recovered: map[string]*emitMark{}, head: committed, committed: committed, enrichedNext: enrichedNext}
 }
 
+// held is the estimated heap the partition holds: records of undecided
+// submissions, remembered decisions and decided entries of order.
+func (st *partState) held() int { return st.bytes + st.decidedBytes + st.decidedInOrder*orderOverhead }
+
+// compactOrder drops decided submissions from order when they are the
+// majority of it.
+func (st *partState) compactOrder() {
+	if st.decidedInOrder < 64 || st.decidedInOrder*2 < len(st.order) {
+		return
+	}
+	kept := make([]*submission, 0, len(st.order)-st.decidedInOrder)
+	for _, sub := range st.order {
+		if !sub.decided {
+			kept = append(kept, sub)
+		}
+	}
+	st.order, st.decidedInOrder = kept, 0
+}
+
 // watermark is the offset up to which the partition may be committed: the
 // first offset of the oldest undecided submission, or the next offset to
 // read when nothing is pending.
 func (st *partState) watermark() int64 {
 	for len(st.order) > 0 && st.order[0].decided {
+		st.order[0] = nil
 		st.order = st.order[1:]
+		st.decidedInOrder--
 	}
 	if len(st.order) > 0 {
 		return st.order[0].firstOffset
@@ -100,10 +184,15 @@ func (st *partState) watermark() int64 {
 	return st.head
 }
 
-// commitMetadata is the enriched offset from which every submission whose
+// commitMetadata is the metadata committed with watermark wm.
+func (st *partState) commitMetadata(wm int64) commitMeta {
+	return commitMeta{scanFrom: st.scanFrom(wm), enrichedEnd: st.enrichedNext, movedBelow: max(st.movedBelow, st.movePending)}
+}
+
+// scanFrom is the enriched offset from which every submission whose
 // raw records reach wm or later can be found: a new owner that resumes at
 // wm reads the enriched partition from there to learn what is already out.
-func (st *partState) commitMetadata(wm int64) int64 {
+func (st *partState) scanFrom(wm int64) int64 {
 	i := 0
 	for i < len(st.marks) && st.marks[i].maxRaw < wm && st.marks[i].enriched >= 0 {
 		i++

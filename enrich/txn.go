@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -18,17 +17,21 @@ import (
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )
 
-// metadataPrefix starts the offset-commit metadata: "lw1:e=<offset>" is the
-// enriched offset from which a new owner reads what is already out.
-const metadataPrefix = "lw1:e="
-
 // flush writes the decided records and commits every partition's
-// watermark, atomically. ctx must not be the run context: a transaction is
-// never cut short by shutdown, because an interrupted EndTransaction leaves
-// it unknown whether the records are out. Without records to write it commits the offsets
-// alone. A failed transaction is aborted and every partition is rewound to
-// its last committed watermark and rebuilt, as if newly assigned.
-func (e *Enricher) flush(ctx context.Context) error {
+// watermark, atomically, and says whether it committed. It runs under its
+// own deadline (transaction_timeout), never the run context: an
+// interrupted EndTransaction leaves it unknown whether the records are out.
+// Without records to write it commits the offsets alone (a failure there
+// changes nothing and is retried at the next flush).
+//
+// A failed transaction ends in one known state: it is aborted (franz-go
+// turns an abort after an unconfirmed EndTxn into a producer-id reload,
+// which fences whatever is still open), and every partition is rewound to
+// the watermark and metadata committed in Kafka and rebuilt, as if newly
+// assigned: whether the failed commit in fact landed or not, the rebuilt
+// state is the truth. Only when the run is stopping (runCtx done) is the
+// rewind skipped; the next owner's recovery covers it.
+func (e *Enricher) flush(runCtx context.Context) (bool, error) {
 	var (
 		outs    int
 		commits = map[int32]int64{}
@@ -36,23 +39,29 @@ func (e *Enricher) flush(ctx context.Context) error {
 	)
 	for p, st := range e.states {
 		outs += len(st.out) + len(st.extra)
-		if wm := st.watermark(); wm > st.committed {
+		if wm := st.watermark(); wm > st.committed || len(st.out) > 0 || len(st.extra) > 0 {
+			// A partition with output is committed too, even at the same
+			// watermark: its metadata (t, x) changes, and a new owner's
+			// require_stable offset fetch then waits for this transaction.
 			commits[p] = wm
 		}
 		parts = append(parts, p)
 	}
 	if outs == 0 && len(commits) == 0 {
-		return nil
+		return true, nil
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.TransactionTimeout)
+	defer cancel()
 	sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
 	if outs == 0 {
 		if err := e.commitPlain(ctx, commits); err != nil {
+			e.m.txns.WithLabelValues("offsets_failed").Inc()
 			e.logger.Warn("committing offsets failed; retrying next flush", "err", err)
-			return nil
+			return false, nil
 		}
 		e.m.txns.WithLabelValues("offsets_only").Inc()
 		e.committedTo(commits)
-		return nil
+		return true, nil
 	}
 	err := e.transact(ctx, parts, commits)
 	if err == nil {
@@ -60,29 +69,34 @@ func (e *Enricher) flush(ctx context.Context) error {
 		e.committedTo(commits)
 		for _, st := range e.states {
 			st.out, st.extra = st.out[:0], st.extra[:0]
+			st.movedBelow = max(st.movedBelow, st.movePending)
 		}
-		return nil
+		return true, nil
 	}
 	e.m.txns.WithLabelValues("aborted").Inc()
-	actx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if ctx.Err() != nil {
-		// Shutting down: abort; the next owner re-reads from the
-		// committed offsets.
-		e.cl.AbortBufferedRecords(actx)         //nolint:errcheck // best effort on the way out
-		e.cl.EndTransaction(actx, kgo.TryAbort) //nolint:errcheck // best effort on the way out
-		return nil
+	stopping := runCtx.Err() != nil
+	e.logger.Warn("transaction failed; aborting and rewinding to the offsets committed in Kafka", "err", err, "stopping", stopping)
+	actx, acancel := context.WithTimeout(context.Background(), e.cfg.TransactionTimeout)
+	defer acancel()
+	aerr := e.cl.AbortBufferedRecords(actx)
+	if aerr == nil {
+		aerr = e.cl.EndTransaction(actx, kgo.TryAbort)
 	}
-	e.logger.Warn("transaction failed; aborting and rewinding to the committed offsets", "err", err)
-	if aerr := e.cl.AbortBufferedRecords(actx); aerr != nil {
-		return fmt.Errorf("aborting buffered records after %v: %w", err, aerr)
+	if stopping {
+		// The next owner recovers from what Kafka holds (an open
+		// transaction is aborted by its timeout, and require_stable
+		// waits for it).
+		if aerr != nil {
+			e.logger.Warn("aborting the transaction on the way out failed", "err", aerr)
+		}
+		return false, nil
 	}
-	if aerr := e.cl.EndTransaction(actx, kgo.TryAbort); aerr != nil {
+	if aerr != nil {
 		// A fenced or failed producer cannot continue; let the process
 		// restart and the group recover.
-		return fmt.Errorf("aborting transaction after %v: %w", err, aerr)
+		return false, fmt.Errorf("aborting transaction after %v: %w", err, aerr)
 	}
-	return e.rewindAll(ctx)
+	return false, e.rewindAll(actx)
 }
 
 func (e *Enricher) committedTo(commits map[int32]int64) {
@@ -90,6 +104,9 @@ func (e *Enricher) committedTo(commits map[int32]int64) {
 		if st := e.states[p]; st != nil {
 			st.committed = wm
 			e.m.committed.WithLabelValues(strconv.Itoa(int(p))).Set(float64(wm))
+			if e.untilCommitted != nil {
+				e.untilCommitted[p] = max(e.untilCommitted[p], wm)
+			}
 		}
 	}
 }
@@ -197,7 +214,7 @@ func (e *Enricher) commitInTxn(ctx context.Context, commits map[int32]int64) err
 	for p, wm := range commits {
 		pt := kmsg.NewTxnOffsetCommitRequestTopicPartition()
 		pt.Partition, pt.Offset, pt.LeaderEpoch = p, wm, -1
-		meta := metadataPrefix + strconv.FormatInt(e.states[p].commitMetadata(wm), 10)
+		meta := e.states[p].commitMetadata(wm).String()
 		pt.Metadata = &meta
 		t.Partitions = append(t.Partitions, pt)
 	}
@@ -246,7 +263,7 @@ func (e *Enricher) commitPlain(ctx context.Context, commits map[int32]int64) err
 	for p, wm := range commits {
 		pt := kmsg.NewOffsetCommitRequestTopicPartition()
 		pt.Partition, pt.Offset, pt.LeaderEpoch = p, wm, -1
-		meta := metadataPrefix + strconv.FormatInt(e.states[p].commitMetadata(wm), 10)
+		meta := e.states[p].commitMetadata(wm).String()
 		pt.Metadata = &meta
 		t.Partitions = append(t.Partitions, pt)
 	}
@@ -286,6 +303,9 @@ func (e *Enricher) assigned(_ context.Context, _ *kgo.Client, assigned map[strin
 	}
 	for p, st := range states {
 		e.states[p] = st
+		if e.untilCommitted != nil {
+			e.untilCommitted[p] = max(e.untilCommitted[p], st.committed)
+		}
 		e.logger.Info("partition assigned", "partition", p, "from", st.committed, "already_emitted", len(st.emitted))
 	}
 }
@@ -334,19 +354,25 @@ func (e *Enricher) recover(ctx context.Context, ps []int32) (map[int32]*partStat
 		return nil, err
 	}
 	// The committed offsets are stable, so no transaction of a previous
-	// owner is open: the read-committed end is where the scan stops.
-	ends, err := e.adm.ListCommittedOffsets(ctx, e.topics.Enriched)
+	// owner is open on the group. On a real multi-broker Kafka the data
+	// partitions' markers may still be on their way: wait until each
+	// enriched partition's read-committed end reaches the end the
+	// metadata names, then scan up to it.
+	ends, err := e.enrichedEnds(ctx, meta)
 	if err != nil {
-		return nil, fmt.Errorf("listing enriched end offsets: %w", err)
+		return nil, err
 	}
 	states := map[int32]*partState{}
 	scan := map[int32]kgo.Offset{}
 	for _, p := range ps {
-		end, _ := ends.Lookup(e.topics.Enriched, p)
-		st := newPartState(e.topics.Raw, p, committed[p], end.Offset)
+		end := ends[p]
+		st := newPartState(e.topics.Raw, p, committed[p], end)
 		states[p] = st
-		if from, ok := meta[p]; ok && from < end.Offset {
-			scan[p] = kgo.NewOffset().At(from)
+		if m, ok := meta[p]; ok {
+			st.movedBelow = max(m.movedBelow, 0)
+			if m.scanFrom < end {
+				scan[p] = kgo.NewOffset().At(m.scanFrom)
+			}
 		}
 	}
 	if len(scan) == 0 {
@@ -377,16 +403,16 @@ func (e *Enricher) recover(ctx context.Context, ps []int32) (map[int32]*partStat
 		}
 		fs.EachPartition(func(ftp kgo.FetchTopicPartition) {
 			st := states[ftp.Partition]
-			end, _ := ends.Lookup(e.topics.Enriched, ftp.Partition)
+			end := ends[ftp.Partition]
 			for _, r := range ftp.Records {
-				if r.Offset >= end.Offset {
+				if r.Offset >= end {
 					break
 				}
 				if !r.Attrs.IsControl() {
 					st.remember(r, now)
 				}
 			}
-			if !done[ftp.Partition] && len(ftp.Records) > 0 && ftp.Records[len(ftp.Records)-1].Offset+1 >= end.Offset {
+			if !done[ftp.Partition] && len(ftp.Records) > 0 && ftp.Records[len(ftp.Records)-1].Offset+1 >= end {
 				done[ftp.Partition] = true
 				remaining--
 			}
@@ -415,12 +441,7 @@ func (st *partState) remember(r *kgo.Record, now time.Time) {
 	}
 	dec := st.done[key]
 	if dec == nil {
-		keptBy := er.GetSampling().GetKeptBy()
-		early := strings.HasPrefix(keptBy, "early:")
-		keptBy = strings.TrimPrefix(keptBy, "early:")
-		if strings.HasPrefix(keptBy, "head:") {
-			keptBy = ""
-		}
+		early, keptBy := parseKeptBy(er.GetSampling().GetKeptBy())
 		dec = &decision{keptBy: keptBy, early: early, spans: map[string]*v1.SpanContext{}, sub: er.GetSubmission(), at: now}
 		st.done[key] = dec
 		st.doneQ = append(st.doneQ, key)
@@ -428,14 +449,17 @@ func (st *partState) remember(r *kgo.Record, now time.Time) {
 	if sp := er.GetRecord().GetSpan(); sp != nil {
 		dec.spans[spanKey(sp.GetSpanId())] = er.GetSpan()
 	}
+	st.decidedBytes -= dec.bytes
+	dec.bytes = dec.mem()
+	st.decidedBytes += dec.bytes
 }
 
 // fetchCommitted reads committed offsets and metadata with require_stable,
 // waiting out transactions still being completed.
-func (e *Enricher) fetchCommitted(ctx context.Context, ps []int32) (map[int32]int64, map[int32]int64, error) {
+func (e *Enricher) fetchCommitted(ctx context.Context, ps []int32) (map[int32]int64, map[int32]commitMeta, error) {
 	deadline := time.Now().Add(e.cfg.TransactionTimeout + 10*time.Second)
 	for {
-		committed, meta := map[int32]int64{}, map[int32]int64{}
+		committed, meta := map[int32]int64{}, map[int32]commitMeta{}
 		resps, err := e.adm.FetchOffsets(kadm.RequireStable(ctx), e.cfg.group())
 		unstable := errors.Is(err, kerr.UnstableOffsetCommit)
 		if err != nil && !unstable && !errors.Is(err, kerr.GroupIDNotFound) {
@@ -456,10 +480,12 @@ func (e *Enricher) fetchCommitted(ctx context.Context, ps []int32) (map[int32]in
 			if r.At >= 0 {
 				committed[p] = r.At
 			}
-			if s, ok := strings.CutPrefix(r.Metadata, metadataPrefix); ok {
-				if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-					meta[p] = n
-				}
+			m, err := parseCommitMeta(r.Metadata)
+			switch {
+			case err == nil:
+				meta[p] = m
+			case !errors.Is(err, errNoMeta):
+				e.logger.Warn("ignoring unreadable commit metadata: records already out may be emitted again", "partition", p, "err", err)
 			}
 		}
 		if !unstable {
@@ -472,6 +498,49 @@ func (e *Enricher) fetchCommitted(ctx context.Context, ps []int32) (map[int32]in
 		case <-time.After(100 * time.Millisecond):
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()
+		}
+	}
+}
+
+// enrichedEnds returns the read-committed end of every enriched partition,
+// after waiting (up to transaction_timeout plus ten seconds) until each
+// reaches the end named in its committed metadata. If one never does (the
+// enriched topic was re-created or truncated), recovery goes on with what
+// is there and says so: records already out may then be emitted again,
+// with the same record_id.
+func (e *Enricher) enrichedEnds(ctx context.Context, meta map[int32]commitMeta) (map[int32]int64, error) {
+	deadline := time.Now().Add(e.cfg.TransactionTimeout + 10*time.Second)
+	for {
+		lso, err := e.adm.ListCommittedOffsets(ctx, e.topics.Enriched)
+		if err != nil {
+			return nil, fmt.Errorf("listing enriched end offsets: %w", err)
+		}
+		ends := map[int32]int64{}
+		behind := map[int32]int64{}
+		lso.Each(func(o kadm.ListedOffset) {
+			if o.Topic != e.topics.Enriched {
+				return
+			}
+			ends[o.Partition] = o.Offset
+			if m, ok := meta[o.Partition]; ok && o.Err == nil && m.enrichedEnd > o.Offset {
+				behind[o.Partition] = m.enrichedEnd
+			}
+		})
+		if err := lso.Error(); err != nil {
+			return nil, fmt.Errorf("listing enriched end offsets: %w", err)
+		}
+		if len(behind) == 0 {
+			return ends, nil
+		}
+		if time.Now().After(deadline) {
+			e.logger.Error("the enriched topic never reached the end named in the commit metadata; records already out may be emitted again",
+				"waiting_for", behind, "ends", ends)
+			return ends, nil
+		}
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for the enriched partitions to reach %v: %w", behind, ctx.Err())
 		}
 	}
 }
