@@ -134,7 +134,13 @@ func (s *Server) handleNDJSON(w http.ResponseWriter, r *request) int {
 		resp.Rejected = append(resp.Rejected, ndjsonReject{Line: rj.index, Reason: rj.reason, Error: rj.err})
 	}
 	code := http.StatusOK
-	if len(recs) == 0 && len(rejs) > 0 {
+	switch {
+	case total == 0:
+		// An empty body (or only blank lines) stored nothing; a client
+		// that sent it has a bug to hear about.
+		code = http.StatusBadRequest
+		resp.Error = "no line was accepted: the body has no lines"
+	case len(recs) == 0:
 		code = http.StatusBadRequest
 		resp.Error = "no line was accepted"
 	}

@@ -407,6 +407,8 @@ func TestIngest_BadRequests(t *testing.T) {
 		{"bad gzip", "/v1/logs", "application/x-protobuf", []byte("not gzip"), map[string]string{"Authorization": "Bearer t0ken", "Content-Encoding": "gzip"}, 400, "reading gzip body"},
 		{"oversize body", "/v1/ndjson", "application/x-ndjson", make([]byte, 65<<10), auth, 413, "exceeds max_body_bytes 65536"},
 		{"oversize after gunzip", "/v1/ndjson", "application/x-ndjson", gzipped(t, make([]byte, 200<<10)), map[string]string{"Authorization": "Bearer t0ken", "Content-Encoding": "gzip"}, 413, "decompressed body exceeds max_body_bytes"},
+		{"empty ndjson body", "/v1/ndjson", "application/x-ndjson", nil, auth, 400, "the body has no lines"},
+		{"blank ndjson lines", "/v1/ndjson", "application/x-ndjson", []byte("\n  \r\n\n"), auth, 400, "the body has no lines"},
 		{"missing token", "/v1/logs", "application/x-protobuf", goodLogs, nil, 401, "missing or wrong bearer token"},
 		{"wrong token", "/v1/logs", "application/x-protobuf", goodLogs, map[string]string{"Authorization": "Bearer nope"}, 401, "missing or wrong bearer token"},
 	}

@@ -341,6 +341,11 @@ func (r *Runner) stop(ps []int32, graceful bool) {
 	}
 	for _, w := range ws {
 		<-w.done
+		if rel, ok := r.sink.(PartitionReleaser); ok {
+			if err := rel.ReleasePartition(w.p); err != nil {
+				r.logger.Warn("releasing partition in the sink", "partition", w.p, "err", err)
+			}
+		}
 		if graceful {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			if err := r.commit(ctx, w); err != nil {

@@ -80,3 +80,13 @@ type Sink interface {
 	// Close releases the sink's resources after the last Write.
 	Close() error
 }
+
+// PartitionReleaser is implemented by sinks that keep per-partition state
+// which must not outlive this member's ownership of the partition, such as
+// the file sink's open file and lock. The runtime calls ReleasePartition
+// when a partition is revoked or lost, or the runner stops, after the
+// partition's last Write returned; if the partition comes back, its next
+// Write starts afresh.
+type PartitionReleaser interface {
+	ReleasePartition(partition int32) error
+}

@@ -6,9 +6,19 @@
 // writing a new sink (docs/adding-a-sink.md).
 //
 // Each partition writes its own file, <dir>/p<partition>.ndjson, so the
-// runtime's per-partition goroutines never contend, and processes of a
-// fleet sharing a directory never write the same file at once. Rotated
-// files are named p<partition>-<UTC time>.ndjson.
+// runtime's per-partition goroutines never contend. Rotated files are named
+// p<partition>-<UTC time>.ndjson.
+//
+// Processes of a fleet may share the directory. Files are opened for
+// appending, and every write (with its tail repair and any rotation) holds
+// the partition's lock, an flock on p<partition>.lock, so two writers never
+// interleave within a line and a torn last line is cut only when no one is
+// writing it. A member closes a partition's file when the partition is
+// revoked or lost (ReleasePartition); the next owner reopens it, cuts a
+// torn last line and reads the tail back. Every line ends with the
+// record's offset in the enriched topic ("enriched_offset"), so records a
+// redelivery sends again (after a crash, or a rebalance before the commit)
+// are recognized by offset and record_id and not written twice.
 package file
 
 import (
@@ -23,7 +33,6 @@ import (
 	"time"
 
 	"github.com/logweave/logweave/sinks"
-	"github.com/logweave/logweave/sinks/document"
 )
 
 // Config is the `file:` section of a file sink.
@@ -65,13 +74,18 @@ type Sink struct {
 	// openFile opens a partition file; tests replace it to observe and
 	// fail writes and syncs.
 	openFile func(name string) (handle, error)
+	// syncDir fsyncs the directory, so that a created or renamed file
+	// survives a crash; tests replace it to observe it.
+	syncDir func(dir string) error
+	// lockWait bounds waiting for another writer's lock before a write
+	// answers retry.
+	lockWait time.Duration
 }
 
 // handle is the part of *os.File the sink uses.
 type handle interface {
 	io.Writer
 	io.ReaderAt
-	io.Seeker
 	io.Closer
 	Sync() error
 	Truncate(size int64) error
@@ -79,8 +93,19 @@ type handle interface {
 	Name() string
 }
 
+// openOS opens for appending: every write lands at the end of the file
+// whatever was written through another descriptor.
 func openOS(name string) (handle, error) {
-	return os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	return os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+}
+
+func syncDirOS(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // partFile is the open file of one partition. Its mutex serializes writes
@@ -88,10 +113,21 @@ func openOS(name string) (handle, error) {
 // the partition back while an abandoned write still runs).
 type partFile struct {
 	mu     sync.Mutex
+	lock   *os.File // the partition's lock file, locked during each write
 	f      handle
 	size   int64
 	opened time.Time
 	buf    []byte
+	id     []byte // scratch for encoded record ids
+
+	// scanned is set once the files were read back since we opened the
+	// file or someone else wrote to it.
+	scanned bool
+	// seen holds what the files already hold at or after the first offset
+	// written in this ownership: offset -> record_id as JSON. Records
+	// found there are not written again. Dropped once writes pass seenMax.
+	seen    map[int64]string
+	seenMax int64
 }
 
 // New creates the directory and returns the sink.
@@ -102,34 +138,145 @@ func New(cfg Config) (*Sink, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating file sink dir: %w", err)
 	}
-	return &Sink{cfg: cfg, files: make(map[int32]*partFile), now: time.Now, openFile: openOS}, nil
+	if err := syncDirOS(cfg.Dir); err != nil {
+		return nil, fmt.Errorf("syncing file sink dir: %w", err)
+	}
+	return &Sink{cfg: cfg, files: make(map[int32]*partFile), now: time.Now, openFile: openOS, syncDir: syncDirOS, lockWait: 2 * time.Second}, nil
 }
 
 // Write appends the batch's documents to its partition's file and fsyncs.
 // A failed write is truncated away, so a retry never leaves a torn line.
+// Records the file already holds (sent again after a crash or rebalance)
+// are answered delivered without writing them again.
 func (s *Sink) Write(ctx context.Context, batch []*sinks.Record) ([]sinks.Result, error) {
 	results := make([]sinks.Result, len(batch))
 	if len(batch) == 0 {
 		return results, nil
 	}
-	pf := s.file(batch[0].Partition)
+	p := batch[0].Partition
+	pf := s.file(p)
 	pf.mu.Lock()
 	defer pf.mu.Unlock()
 	if err := ctx.Err(); err != nil {
 		return fill(results, sinks.RetryLater("canceled", err)), nil
 	}
+	release, err := s.lock(ctx, pf, p)
+	if err != nil {
+		if errors.Is(err, errLocked) {
+			return fill(results, sinks.RetryLater("locked", err)), nil
+		}
+		return fill(results, sinks.RetryLater("io", err)), nil
+	}
+	defer release()
+	if err := s.refresh(pf, p); err != nil {
+		return fill(results, sinks.RetryLater("io", err)), nil
+	}
+	if !pf.scanned {
+		seen, seenMax, err := s.window(pf, p, batch[0].Offset)
+		if err != nil {
+			return fill(results, sinks.RetryLater("io", fmt.Errorf("reading back %s: %w", s.current(p), err))), nil
+		}
+		pf.seen, pf.seenMax, pf.scanned = seen, seenMax, true
+	}
 	pf.buf = pf.buf[:0]
 	for _, r := range batch {
-		pf.buf = document.Append(pf.buf, r.Enriched)
-		pf.buf = append(pf.buf, '\n')
+		if pf.holds(r) {
+			continue
+		}
+		pf.buf = appendLine(pf.buf, r)
 	}
-	if err := s.prepare(pf, batch[0].Partition, int64(len(pf.buf))); err != nil {
-		return fill(results, sinks.RetryLater("io", err)), nil
+	if len(pf.buf) > 0 {
+		if err := s.prepare(pf, p, int64(len(pf.buf))); err != nil {
+			return fill(results, sinks.RetryLater("io", err)), nil
+		}
+		if err := pf.append(pf.buf); err != nil {
+			return fill(results, sinks.RetryLater("io", err)), nil
+		}
 	}
-	if err := pf.append(pf.buf); err != nil {
-		return fill(results, sinks.RetryLater("io", err)), nil
+	if pf.seen != nil && batch[len(batch)-1].Offset >= pf.seenMax {
+		pf.seen = nil
 	}
 	return fill(results, sinks.Ok()), nil
+}
+
+// holds reports whether the files already hold r: a line with r's offset
+// and record_id.
+func (pf *partFile) holds(r *sinks.Record) bool {
+	want, ok := pf.seen[r.Offset]
+	if !ok {
+		return false
+	}
+	pf.id = encodedID(pf.id, r.Enriched.GetRecordId())
+	return want == string(pf.id)
+}
+
+// lock takes the partition's lock (flock on p<partition>.lock) for one
+// write, waiting up to lockWait while another writer finishes its write.
+// Every write, tail repair and rotation of a partition's files happens
+// under it, so writers sharing the directory (a previous owner finishing
+// late, a replay) never interleave within a line, and a tail is cut only
+// when no one is writing it.
+func (s *Sink) lock(ctx context.Context, pf *partFile, p int32) (release func(), err error) {
+	if pf.lock == nil {
+		name := filepath.Join(s.cfg.Dir, fmt.Sprintf("p%03d.lock", p))
+		lf, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("opening file sink lock: %w", err)
+		}
+		pf.lock = lf
+	}
+	deadline := time.Now().Add(s.lockWait)
+	for {
+		err := tryLock(pf.lock)
+		if err == nil {
+			lf := pf.lock
+			// An unlock that fails is undone by closing the descriptor
+			// (ReleasePartition, Close).
+			return func() { _ = unlock(lf) }, nil
+		}
+		if !errors.Is(err, errLocked) || !time.Now().Before(deadline) {
+			return nil, fmt.Errorf("locking %s: %w", pf.lock.Name(), err)
+		}
+		t := time.NewTimer(5 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// refresh makes pf.f the partition's current file as it is now. Between
+// our writes another writer may have appended to it (the previous owner of
+// the partition finishing a write late, a replay into the same directory),
+// rotated it away, or died mid-line; then what we knew of its content is
+// stale, and the tail is repaired and read back again.
+func (s *Sink) refresh(pf *partFile, p int32) error {
+	if pf.f != nil {
+		st, err := os.Stat(s.current(p))
+		fst, ferr := pf.f.Stat()
+		switch {
+		case err != nil || ferr != nil || !os.SameFile(st, fst):
+			pf.f.Close()
+			pf.f = nil
+		case fst.Size() != pf.size:
+			size, err := repairTail(pf.f)
+			if err != nil {
+				pf.f.Close()
+				pf.f = nil
+				return fmt.Errorf("repairing %s: %w", s.current(p), err)
+			}
+			pf.size, pf.scanned = size, false
+		}
+	}
+	if pf.f == nil {
+		if err := s.open(pf, p); err != nil {
+			return err
+		}
+		pf.scanned = false
+	}
+	return nil
 }
 
 func fill(rs []sinks.Result, r sinks.Result) []sinks.Result {
@@ -159,7 +306,7 @@ func (s *Sink) prepare(pf *partFile, p int32, n int64) error {
 			return err
 		}
 	}
-	if pf.f == nil {
+	if pf.f == nil { // rotated
 		if err := s.open(pf, p); err != nil {
 			return err
 		}
@@ -180,7 +327,8 @@ func (s *Sink) current(p int32) string {
 
 // open opens (or creates) the current file and cuts a torn last line left
 // by a crash mid-write, so appending never glues a new document onto half
-// of an old one.
+// of an old one. It fsyncs the directory, which makes a new file's name
+// durable before anything written to it is reported delivered.
 func (s *Sink) open(pf *partFile, p int32) error {
 	f, err := s.openFile(s.current(p))
 	if err != nil {
@@ -191,9 +339,9 @@ func (s *Sink) open(pf *partFile, p int32) error {
 		f.Close()
 		return fmt.Errorf("repairing %s: %w", f.Name(), err)
 	}
-	if _, err := f.Seek(size, io.SeekStart); err != nil {
+	if err := s.syncDir(s.cfg.Dir); err != nil {
 		f.Close()
-		return err
+		return fmt.Errorf("syncing file sink dir: %w", err)
 	}
 	pf.f, pf.size, pf.opened = f, size, s.now()
 	return nil
@@ -209,6 +357,13 @@ func repairTail(f handle) (int64, error) {
 	if size == 0 {
 		return 0, nil
 	}
+	var last [1]byte
+	if _, err := f.ReadAt(last[:], size-1); err != nil {
+		return 0, err
+	}
+	if last[0] == '\n' {
+		return size, nil
+	}
 	const chunk = 64 << 10
 	buf := make([]byte, chunk)
 	end := size
@@ -221,10 +376,8 @@ func repairTail(f handle) (int64, error) {
 		for i := n - 1; i >= 0; i-- {
 			if buf[i] == '\n' {
 				keep := start + int64(i) + 1
-				if keep != size {
-					if err := f.Truncate(keep); err != nil {
-						return 0, err
-					}
+				if err := f.Truncate(keep); err != nil {
+					return 0, err
 				}
 				return keep, f.Sync()
 			}
@@ -251,6 +404,11 @@ func (s *Sink) rotate(pf *partFile, p int32) error {
 	if err := os.Rename(s.current(p), target); err != nil {
 		return fmt.Errorf("rotating file sink file: %w", err)
 	}
+	// The rename must be durable before the new current file is: a crash
+	// must not bring back the old name over the new file.
+	if err := s.syncDir(s.cfg.Dir); err != nil {
+		return fmt.Errorf("syncing file sink dir: %w", err)
+	}
 	return nil
 }
 
@@ -266,13 +424,10 @@ func (pf *partFile) append(b []byte) error {
 		err = pf.f.Sync()
 	}
 	if err != nil {
-		if n > 0 {
-			if terr := pf.f.Truncate(pf.size); terr == nil {
-				pf.f.Seek(pf.size, io.SeekStart) //nolint:errcheck // best effort; the next open repairs the tail
-			} else {
-				pf.f.Close()
-				pf.f = nil // reopen repairs the tail
-			}
+		// With O_APPEND the next write lands at the new end.
+		if n > 0 && pf.f.Truncate(pf.size) != nil {
+			pf.f.Close()
+			pf.f = nil // the reopen repairs the tail and reads it back
 		}
 		return fmt.Errorf("writing file sink file: %w", err)
 	}
@@ -280,18 +435,48 @@ func (pf *partFile) append(b []byte) error {
 	return nil
 }
 
+// ReleasePartition closes p's file and gives up its lock. The runtime
+// calls it (sinks.PartitionReleaser) when p is revoked or lost, after p's
+// last write returned: the next owner, another member or this one again,
+// appends after whatever was written meanwhile.
+func (s *Sink) ReleasePartition(p int32) error {
+	s.mu.Lock()
+	pf := s.files[p]
+	delete(s.files, p)
+	s.mu.Unlock()
+	if pf == nil {
+		return nil
+	}
+	pf.mu.Lock()
+	defer pf.mu.Unlock()
+	return pf.close()
+}
+
+// close closes the file and then releases the lock.
+func (pf *partFile) close() error {
+	var errs []error
+	if pf.f != nil {
+		errs = append(errs, pf.f.Close())
+		pf.f = nil
+	}
+	if pf.lock != nil {
+		errs = append(errs, pf.lock.Close())
+		pf.lock = nil
+	}
+	pf.seen, pf.scanned = nil, false
+	return errors.Join(errs...)
+}
+
 // Close closes every open file.
 func (s *Sink) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var errs []error
-	for _, pf := range s.files {
+	for p, pf := range s.files {
 		pf.mu.Lock()
-		if pf.f != nil {
-			errs = append(errs, pf.f.Close())
-			pf.f = nil
-		}
+		errs = append(errs, pf.close())
 		pf.mu.Unlock()
+		delete(s.files, p)
 	}
 	return errors.Join(errs...)
 }
