@@ -60,7 +60,7 @@ func newMetrics(reg prometheus.Registerer, sink string) *metrics {
 	}, []string{"partition"})
 	lag := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "logweave_sink_lag_records", ConstLabels: labels,
-		Help: "High watermark minus committed offset, per partition this member owns.",
+		Help: "Last stable offset (the read_committed end) minus committed offset, per partition this member owns, updated at each commit.",
 	}, []string{"partition"})
 	paused := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "logweave_sink_paused_partitions", ConstLabels: labels,
@@ -78,12 +78,12 @@ func newMetrics(reg prometheus.Registerer, sink string) *metrics {
 		inFlight: inFlight, committed: committed, lag: lag, paused: paused, commitErrors: commitErrs, sink: sink}
 }
 
-func (m *metrics) setCommitted(p int32, off, hwm int64) {
+// setCommitted records a commit at off of partition p whose readable end
+// (last stable offset) was last seen at readable.
+func (m *metrics) setCommitted(p int32, off, readable int64) {
 	ps := strconv.Itoa(int(p))
 	m.committed.WithLabelValues(ps).Set(float64(off))
-	if hwm >= off {
-		m.lag.WithLabelValues(ps).Set(float64(hwm - off))
-	}
+	m.lag.WithLabelValues(ps).Set(float64(max(readable-off, 0)))
 }
 
 func (m *metrics) forget(p int32) {

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/logweave/logweave/internal/bounded"
 	"github.com/logweave/logweave/router"
 )
 
@@ -45,7 +46,6 @@ type Runner struct {
 	// it, so no commit for a partition starts after this member gave the
 	// partition up.
 	commitMu sync.Mutex
-	reached  map[int32]int64 // bounded runs: committed offset per partition, guarded by commitMu
 
 	fatalOnce sync.Once
 	fatal     chan error
@@ -61,84 +61,66 @@ type Runner struct {
 	onCommit func(p int32, offset int64)
 
 	// until, when set (SetUntil), bounds the run: records at or after a
-	// partition's offset are not delivered, and Run returns once every
-	// partition is committed up to its bound.
-	until     map[int32]int64
+	// partition's end are not delivered, and Done closes once every
+	// partition's committed position reached its end (see package
+	// internal/bounded). reached holds this member's committed positions,
+	// guarded by commitMu.
+	until     bounded.Ends
+	reached   map[int32]int64
 	untilDone chan struct{}
 	untilOnce sync.Once
 }
 
 // SetUntil bounds the run to the offsets before until (per partition of the
-// enriched topic), starting from the committed offsets from: a replay. Call
-// before Run.
+// enriched topic), starting from the committed offsets from: a replay. A
+// partition is done only when this member committed a position at its end;
+// transaction markers move positions (the runner reads control records), so
+// a window ending in a marker finishes exactly. Silence never finishes a
+// partition: one paused while its destination retries receives nothing for
+// as long as the outage lasts. Call before Run.
 func (r *Runner) SetUntil(from, until map[int32]int64) {
-	r.until = until
+	r.commitMu.Lock()
+	defer r.commitMu.Unlock()
+	r.until = bounded.Ends(until)
 	r.untilDone = make(chan struct{})
 	for p, off := range from {
 		r.reached[p] = off
 	}
-	r.commitMu.Lock()
 	r.checkUntilLocked()
-	r.commitMu.Unlock()
 }
 
 // Done is closed when a bounded run has committed everything up to its
 // bounds; nil for an unbounded runner.
 func (r *Runner) Done() <-chan struct{} { return r.untilDone }
 
-// untilQuiet is how long a bounded partition that processed and committed
-// everything it received may stay silent below its end before the rest of
-// its window is taken to be transaction markers (read_committed consumers
-// never see them): every record before the end existed when it was taken.
-const untilQuiet = 3 * time.Second
+// Remaining is the number of offsets of a bounded run's window (transaction
+// markers included) that this member has not committed yet; 0 for an
+// unbounded runner.
+func (r *Runner) Remaining() int64 {
+	r.commitMu.Lock()
+	defer r.commitMu.Unlock()
+	if r.until == nil {
+		return 0
+	}
+	return r.until.Remaining(r.reached)
+}
 
-// watchQuiet marks idle bounded partitions done; see untilQuiet.
-func (r *Runner) watchQuiet(ctx context.Context) {
-	t := time.NewTicker(200 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		r.mu.Lock()
-		ws := make([]*worker, 0, len(r.workers))
-		for _, w := range r.workers {
-			ws = append(ws, w)
-		}
-		r.mu.Unlock()
-		for _, w := range ws {
-			end, ok := r.until[w.p]
-			if !ok {
-				continue
-			}
-			w.mu.Lock()
-			idle := len(w.queue) == 0 && !w.busy && time.Since(w.lastRecv) >= untilQuiet
-			next := w.next
-			w.mu.Unlock()
-			r.commitMu.Lock()
-			if idle && r.reached[w.p] < end && (next < 0 || w.committed >= next) {
-				r.reached[w.p] = end
-				r.checkUntilLocked()
-			}
-			r.commitMu.Unlock()
-		}
+// checkUntilLocked closes Done once every bounded partition is committed
+// up to its bound. Called with commitMu held.
+func (r *Runner) checkUntilLocked() {
+	if r.until != nil && r.until.Done(r.reached) {
+		r.untilOnce.Do(func() { close(r.untilDone) })
 	}
 }
 
-// checkUntil closes Done once every bounded partition is committed up to
-// its bound. Called with commitMu held.
-func (r *Runner) checkUntilLocked() {
+// bound is where a partition's window ends in a bounded run: -1 when the
+// run is unbounded, 0 for a partition that is not in the window (created
+// after the run was planned).
+func (r *Runner) bound(p int32) int64 {
 	if r.until == nil {
-		return
+		return -1
 	}
-	for p, end := range r.until {
-		if r.reached[p] < end {
-			return
-		}
-	}
-	r.untilOnce.Do(func() { close(r.untilDone) })
+	return r.until[p]
 }
 
 // New creates a runner and its Kafka client. base are the shared client
@@ -173,6 +155,11 @@ func New(cfg Config, sink Sink, rt *router.Router, topics Topics, base []kgo.Opt
 		// The enricher writes in transactions; aborted records must never
 		// reach a destination.
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Transaction markers are returned so that they move the committed
+		// position (never delivered; see bounded.Split): a caught-up group
+		// commits past the last marker, so its lag is 0, and a bounded run
+		// reaches end offsets that sit after a marker.
+		kgo.KeepControlRecords(),
 		// Offsets are committed by the workers, only after durable writes.
 		kgo.DisableAutoCommit(),
 		kgo.ConsumeResetOffset(reset),
@@ -208,9 +195,6 @@ func (r *Runner) Run(ctx context.Context) error {
 		case <-pollCtx.Done():
 		}
 	}()
-	if r.until != nil {
-		go r.watchQuiet(pollCtx)
-	}
 	for {
 		fs := r.cl.PollRecords(pollCtx, 10000)
 		if fs.IsClientClosed() || pollCtx.Err() != nil {
@@ -221,34 +205,7 @@ func (r *Runner) Run(ctx context.Context) error {
 				r.logger.Warn("fetch error", "topic", t, "partition", p, "err", err)
 			}
 		})
-		fs.EachPartition(func(ftp kgo.FetchTopicPartition) {
-			if len(ftp.Records) == 0 {
-				return
-			}
-			r.mu.Lock()
-			w := r.workers[ftp.Partition]
-			r.mu.Unlock()
-			if w == nil {
-				return // revoked after the fetch: the new owner reads it
-			}
-			recs := ftp.Records
-			if end, ok := r.until[ftp.Partition]; ok {
-				n := 0
-				for n < len(recs) && recs[n].Offset < end {
-					n++
-				}
-				if n < len(recs) {
-					recs = recs[:n]
-					w.pause() // nothing past the bound is needed
-				}
-				if len(recs) == 0 {
-					return
-				}
-			}
-			if w.enqueue(recs, ftp.HighWatermark) > r.cfg.MaxQueuedRecords {
-				w.pause()
-			}
-		})
+		fs.EachPartition(r.handOver)
 	}
 	// Stop fetching, finish or abandon in-flight batches, commit, leave.
 	r.stopAll(true)
@@ -265,6 +222,36 @@ func (r *Runner) Run(ctx context.Context) error {
 		return fatal
 	}
 	return nil
+}
+
+// handOver gives a fetched partition's records to its worker: the data
+// records of the window, and the position the fetch reached (transaction
+// markers and, in bounded runs, the window's end included).
+func (r *Runner) handOver(ftp kgo.FetchTopicPartition) {
+	if len(ftp.Records) == 0 {
+		return
+	}
+	r.mu.Lock()
+	w := r.workers[ftp.Partition]
+	r.mu.Unlock()
+	if w == nil {
+		return // revoked after the fetch: the new owner reads it
+	}
+	end := r.bound(ftp.Partition)
+	recs, pos := bounded.Split(ftp.Records, end)
+	if end >= 0 && pos >= end {
+		w.reachedEnd() // nothing past the bound is needed
+	}
+	// Lag is measured against what read_committed can read: the last
+	// stable offset (the high watermark unless a transaction is open).
+	readable := ftp.LastStableOffset
+	if readable < 0 {
+		readable = ftp.HighWatermark
+	}
+	last := ftp.Records[len(ftp.Records)-1]
+	if w.enqueue(recs, pos, last.LeaderEpoch, readable) > r.cfg.MaxQueuedRecords {
+		w.pause()
+	}
 }
 
 func (r *Runner) fail(err error) {
@@ -370,7 +357,7 @@ func (r *Runner) commit(ctx context.Context, w *worker) error {
 	if !w.owned {
 		return nil
 	}
-	off, epoch, hwm := w.progress()
+	off, epoch, end := w.progress()
 	if off <= w.committed {
 		return nil
 	}
@@ -384,7 +371,7 @@ func (r *Runner) commit(ctx context.Context, w *worker) error {
 		return cerr
 	}
 	w.committed = off
-	r.m.setCommitted(w.p, off, hwm)
+	r.m.setCommitted(w.p, off, end)
 	if r.onCommit != nil {
 		r.onCommit(w.p, off)
 	}

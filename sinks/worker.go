@@ -21,16 +21,21 @@ type worker struct {
 	r *Runner
 	p int32
 
-	mu         sync.Mutex // guards the fields down to hwm
+	mu         sync.Mutex // guards the fields down to readable
 	queue      []*kgo.Record
 	queueBytes int
 	firstAt    time.Time // when the oldest queued record arrived
 	paused     bool
+	atEnd      bool  // a bounded run fetched to its end: stay paused
 	next       int64 // offset to commit: everything before it is done
 	epoch      int32
-	hwm        int64
-	lastRecv   time.Time // when records last arrived (bounded runs)
-	busy       bool      // a batch is being written
+	// fetched is the position after everything handed to the worker
+	// (transaction markers and a bounded run's end included; -1: none);
+	// once the queue is empty and no batch is in flight, next may move
+	// up to it.
+	fetched      int64
+	fetchedEpoch int32
+	readable     int64 // last stable offset seen in a fetch, for the lag metric
 
 	committed int64 // guarded by r.commitMu
 	owned     bool  // guarded by r.commitMu
@@ -46,22 +51,27 @@ type worker struct {
 
 func newWorker(r *Runner, p int32) *worker {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &worker{r: r, p: p, next: -1, committed: -1, owned: true, notify: make(chan struct{}, 1), lastRecv: time.Now(),
+	return &worker{r: r, p: p, next: -1, fetched: -1, committed: -1, owned: true, notify: make(chan struct{}, 1),
 		stopCh: make(chan struct{}), ctx: ctx, cancel: cancel, done: make(chan struct{})}
 }
 
-// enqueue adds fetched records and returns the queue length.
-func (w *worker) enqueue(recs []*kgo.Record, hwm int64) int {
+// enqueue adds fetched data records, and the position the fetch reached
+// (pos, with the leader epoch of its last record), and returns the queue
+// length. recs may be empty: a fetch of transaction markers only still
+// moves the position.
+func (w *worker) enqueue(recs []*kgo.Record, pos int64, epoch int32, readable int64) int {
 	w.mu.Lock()
-	if len(w.queue) == 0 {
+	if len(w.queue) == 0 && len(recs) > 0 {
 		w.firstAt = time.Now()
 	}
 	w.queue = append(w.queue, recs...)
-	w.lastRecv = time.Now()
 	for _, r := range recs {
 		w.queueBytes += len(r.Value)
 	}
-	w.hwm = hwm
+	if pos > w.fetched {
+		w.fetched, w.fetchedEpoch = pos, epoch
+	}
+	w.readable = readable
 	n := len(w.queue)
 	w.mu.Unlock()
 	w.r.m.inFlight.Add(float64(len(recs)))
@@ -72,10 +82,20 @@ func (w *worker) enqueue(recs []*kgo.Record, hwm int64) int {
 	return n
 }
 
-func (w *worker) progress() (next int64, epoch int32, hwm int64) {
+// progress is what a commit needs: the offset to commit, its leader epoch,
+// and the readable end for the lag metric.
+func (w *worker) progress() (next int64, epoch int32, readable int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.next, w.epoch, w.hwm
+	return w.next, w.epoch, w.readable
+}
+
+// advanceLocked moves next past what was handed over once nothing of it is
+// queued; the caller has no batch in flight. Called with w.mu held.
+func (w *worker) advanceLocked() {
+	if len(w.queue) == 0 && w.fetched > w.next {
+		w.next, w.epoch = w.fetched, w.fetchedEpoch
+	}
 }
 
 // stop asks the worker to finish. Graceful: the current batch, and what is
@@ -116,10 +136,19 @@ func (w *worker) pause() {
 	}
 }
 
+// reachedEnd pauses a bounded partition for good: its fetches reached the
+// end of the window.
+func (w *worker) reachedEnd() {
+	w.mu.Lock()
+	w.atEnd = true
+	w.mu.Unlock()
+	w.pause()
+}
+
 func (w *worker) maybeResume() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.paused && len(w.queue) <= w.r.cfg.MaxQueuedRecords/2 {
+	if w.paused && !w.atEnd && len(w.queue) <= w.r.cfg.MaxQueuedRecords/2 {
 		w.r.cl.ResumeFetchPartitions(map[string][]int32{w.r.topics.Enriched: {w.p}})
 		w.paused = false
 		w.r.m.paused.Dec()
@@ -136,20 +165,14 @@ func (w *worker) run() {
 		if !ok {
 			return
 		}
-		w.mu.Lock()
-		w.busy = true
-		w.mu.Unlock()
-		okBatch := w.process(batch)
-		w.mu.Lock()
-		w.busy = false
-		w.mu.Unlock()
-		if !okBatch {
+		if !w.process(batch) {
 			w.r.m.inFlight.Sub(float64(len(batch)))
 			return
 		}
 		last := batch[len(batch)-1]
 		w.mu.Lock()
 		w.next, w.epoch = last.Offset+1, last.LeaderEpoch
+		w.advanceLocked()
 		w.mu.Unlock()
 		w.r.m.inFlight.Sub(float64(len(batch)))
 		if time.Since(lastCommit) >= w.r.cfg.CommitInterval {
@@ -185,6 +208,7 @@ func (w *worker) nextBatch(tick <-chan time.Time, lastCommit *time.Time) ([]*kgo
 			return nil, false
 		}
 		w.mu.Lock()
+		w.advanceLocked()
 		n := len(w.queue)
 		wait := cfg.Linger - time.Since(w.firstAt)
 		if n > 0 && (n >= cfg.MaxRecords || w.queueBytes >= cfg.MaxBytes || wait <= 0 || stopping) {

@@ -29,10 +29,17 @@ type Partition struct {
 	Partition int32  `json:"partition"`
 	// Committed is the committed offset, -1 when none.
 	Committed int64 `json:"committed"`
-	End       int64 `json:"end"`
-	Lag       int64 `json:"lag"`
-	// OldestUnconsumed is the timestamp of the record at the committed
-	// offset (the oldest the group has not finished), nil without lag.
+	// End is where the group's reading ends: the last stable offset (the
+	// read_committed end, the high watermark unless a transaction is
+	// open), or for a replay job the end offset of its window.
+	End int64 `json:"end"`
+	// Lag is the number of offsets from Committed to End, 0 when all of
+	// them are transaction markers (or aborted records): everything
+	// readable was consumed.
+	Lag int64 `json:"lag"`
+	// OldestUnconsumed is the timestamp of the first record at or after
+	// the committed offset (the oldest the group has not finished), nil
+	// without lag.
 	OldestUnconsumed *time.Time `json:"oldest_unconsumed,omitempty"`
 }
 
@@ -46,7 +53,8 @@ type Group struct {
 }
 
 // Topic returns the topic a logweave group consumes: the enricher reads
-// raw, sinks and replays read enriched (replays of raw name it).
+// raw, sinks and replays read enriched (replays of raw name it). A replay
+// job's plan group names its topic exactly; Status reads it from there.
 func Topic(group string, topics kafka.Topics) string {
 	switch {
 	case group == "logweave-enrich":
@@ -57,17 +65,39 @@ func Topic(group string, topics kafka.Topics) string {
 	return topics.Enriched.Name
 }
 
+// planSuffix ends the name of a replay job's plan group, whose committed
+// offsets are the job's end offsets (see internal/replay).
+const planSuffix = "-plan"
+
 // Status reports every logweave group (or only groups, when given).
+//
+// Lag is kadm's arithmetic (kadm.CalculateGroupLagWithStartOffsets)
+// against the last stable offset, which is what read_committed consumers
+// can read, or against a replay job's planned end. A group that stops just
+// below transaction markers (a consumer that commits after its last data
+// record, not after the marker that follows it) is read from its committed
+// offset with control records kept: when only markers lie before the end,
+// its lag is 0. That read stops at the first data record or at the end, so
+// it takes one fetch per partition, not a wait for silence.
 func Status(ctx context.Context, cl *kgo.Client, topics kafka.Topics, groups ...string) ([]Group, error) {
+	return status(ctx, cl, topics, nil, groups...)
+}
+
+// status is Status; onProbe, when set (tests), sees every finished probe.
+func status(ctx context.Context, cl *kgo.Client, topics kafka.Topics, onProbe func(*probe), groups ...string) ([]Group, error) {
 	adm := kadm.NewClient(cl)
+	listed, err := adm.ListGroups(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing groups: %w", err)
+	}
+	exists := map[string]bool{}
+	for _, g := range listed.Sorted() {
+		exists[g.Group] = true
+	}
 	if len(groups) == 0 {
-		listed, err := adm.ListGroups(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("listing groups: %w", err)
-		}
 		for _, g := range listed.Sorted() {
-			// Replay plan groups only store a job's end offsets.
-			if strings.HasPrefix(g.Group, GroupPrefix) && !strings.HasSuffix(g.Group, "-plan") {
+			// Plan groups only store a job's end offsets.
+			if strings.HasPrefix(g.Group, GroupPrefix) && !strings.HasSuffix(g.Group, planSuffix) {
 				groups = append(groups, g.Group)
 			}
 		}
@@ -80,116 +110,149 @@ func Status(ctx context.Context, cl *kgo.Client, topics kafka.Topics, groups ...
 	if err != nil {
 		return nil, fmt.Errorf("describing groups: %w", err)
 	}
-	ends, err := adm.ListEndOffsets(ctx, topics.Raw.Name, topics.Enriched.Name)
+	plans, err := replayPlans(ctx, adm, groups, exists)
+	if err != nil {
+		return nil, err
+	}
+	readTopics := []string{topics.Raw.Name, topics.Enriched.Name}
+	for _, pl := range plans {
+		readTopics = append(readTopics, pl.topic)
+	}
+	starts, err := adm.ListStartOffsets(ctx, readTopics...)
+	if err != nil {
+		return nil, fmt.Errorf("listing start offsets: %w", err)
+	}
+	// The last stable offsets: the end of what read_committed consumers,
+	// every logweave role, can read.
+	ends, err := adm.ListCommittedOffsets(ctx, readTopics...)
 	if err != nil {
 		return nil, fmt.Errorf("listing end offsets: %w", err)
 	}
-	var out []Group
+	out := make([]Group, 0, len(groups))
 	for _, name := range groups {
-		g := Group{Group: name}
-		if d, ok := described[name]; ok && d.Err == nil {
-			g.State = d.State
-			for _, m := range d.Members {
-				g.Members = append(g.Members, m.ClientID+"@"+strings.TrimPrefix(m.ClientHost, "/"))
-			}
-		}
-		topic := Topic(name, topics)
 		committed, err := adm.FetchOffsets(ctx, name)
 		if err != nil {
 			return nil, fmt.Errorf("fetching offsets of %s: %w", name, err)
 		}
-		ends.Each(func(o kadm.ListedOffset) {
-			if o.Topic != topic {
-				return
-			}
-			p := Partition{Topic: topic, Partition: o.Partition, Committed: -1, End: o.Offset}
-			if c, ok := committed.Lookup(topic, o.Partition); ok && c.Err == nil {
-				p.Committed = c.At
-			}
-			from := max(p.Committed, 0)
-			if p.End > from {
-				p.Lag = p.End - from
-			}
-			g.Lag += p.Lag
-			g.Partitions = append(g.Partitions, p)
-		})
-		sort.Slice(g.Partitions, func(i, j int) bool { return g.Partitions[i].Partition < g.Partitions[j].Partition })
-		out = append(out, g)
+		topic, groupEnds := Topic(name, topics), ends
+		if pl, ok := plans[name]; ok {
+			topic, groupEnds = pl.topic, pl.ends
+		}
+		out = append(out, groupStatus(name, topic, described[name], committed, starts, groupEnds))
 	}
-	if err := oldestUnconsumed(ctx, cl, out); err != nil {
+	if err := probeLagging(ctx, cl, out, onProbe); err != nil {
 		return out, err
 	}
 	return out, nil
 }
 
-// oldestUnconsumed reads the record at each lagging partition's committed
-// offset for its timestamp.
-func oldestUnconsumed(ctx context.Context, cl *kgo.Client, groups []Group) error {
-	want := map[string]map[int32]kgo.Offset{}
-	for _, g := range groups {
-		for _, p := range g.Partitions {
-			if p.Lag > 0 {
-				if want[p.Topic] == nil {
-					want[p.Topic] = map[int32]kgo.Offset{}
-				}
-				want[p.Topic][p.Partition] = kgo.NewOffset().At(max(p.Committed, 0))
+// plan is a replay job's window: its topic and end offsets.
+type plan struct {
+	topic string
+	ends  kadm.ListedOffsets
+}
+
+// replayPlans reads the plan group of every replay job among groups.
+func replayPlans(ctx context.Context, adm *kadm.Client, groups []string, exists map[string]bool) (map[string]plan, error) {
+	plans := map[string]plan{}
+	for _, name := range groups {
+		if !strings.HasPrefix(name, GroupPrefix+"replay-") || !exists[name+planSuffix] {
+			continue
+		}
+		offs, err := adm.FetchOffsets(ctx, name+planSuffix)
+		if err != nil {
+			return nil, fmt.Errorf("fetching the plan of %s: %w", name, err)
+		}
+		pl := plan{ends: make(kadm.ListedOffsets)}
+		offs.Each(func(o kadm.OffsetResponse) {
+			if o.Err != nil || pl.topic != "" && o.Topic != pl.topic {
+				return
 			}
+			pl.topic = o.Topic
+			if pl.ends[o.Topic] == nil {
+				pl.ends[o.Topic] = map[int32]kadm.ListedOffset{}
+			}
+			pl.ends[o.Topic][o.Partition] = kadm.ListedOffset{Topic: o.Topic, Partition: o.Partition, Offset: o.At, LeaderEpoch: -1}
+		})
+		if pl.topic != "" {
+			plans[name] = pl
 		}
 	}
-	if len(want) == 0 {
-		return nil
-	}
-	// Reading twice the same partition at different offsets needs one
-	// read per offset; group offsets differ, so read per distinct offset.
-	times := map[string]time.Time{}
-	for _, g := range groups {
-		for _, p := range g.Partitions {
-			if p.Lag == 0 {
-				continue
-			}
-			k := fmt.Sprintf("%s/%d/%d", p.Topic, p.Partition, max(p.Committed, 0))
-			if _, ok := times[k]; ok {
-				continue
-			}
-			t, err := recordTime(ctx, cl, p.Topic, p.Partition, max(p.Committed, 0))
-			if err != nil {
-				return err
-			}
-			times[k] = t
+	return plans, nil
+}
+
+// groupStatus computes a group's lag on topic with kadm: per partition of
+// the topic, end minus committed, from the start where nothing is
+// committed.
+func groupStatus(name, topic string, d kadm.DescribedGroup, committed kadm.OffsetResponses, starts, ends kadm.ListedOffsets) Group {
+	g := Group{Group: name}
+	if d.Err == nil {
+		g.State = d.State
+		for _, m := range d.Members {
+			g.Members = append(g.Members, m.ClientID+"@"+strings.TrimPrefix(m.ClientHost, "/"))
 		}
 	}
+	// Only the group's topic, and all of its partitions: kadm lists every
+	// partition of a topic that appears in the commits.
+	commits := kadm.OffsetResponses{topic: committed[topic]}
+	if commits[topic] == nil {
+		commits[topic] = map[int32]kadm.OffsetResponse{}
+	}
+	lag := kadm.CalculateGroupLagWithStartOffsets(d, commits, starts, ends)
+	for _, l := range lag[topic] {
+		p := Partition{Topic: topic, Partition: l.Partition, Committed: l.Commit.At, End: l.End.Offset, Lag: max(l.Lag, 0)}
+		if l.Err != nil {
+			p.End = -1
+		}
+		g.Partitions = append(g.Partitions, p)
+	}
+	sort.Slice(g.Partitions, func(i, j int) bool { return g.Partitions[i].Partition < g.Partitions[j].Partition })
+	return g
+}
+
+// probeLagging reads what lies between each lagging partition's committed
+// offset and its end: the timestamp of the first data record, or, when
+// there are only transaction markers, lag 0.
+func probeLagging(ctx context.Context, cl *kgo.Client, groups []Group, onProbe func(*probe)) error {
+	var ps []*probe
 	for gi := range groups {
 		for pi := range groups[gi].Partitions {
 			p := &groups[gi].Partitions[pi]
-			if t, ok := times[fmt.Sprintf("%s/%d/%d", p.Topic, p.Partition, max(p.Committed, 0))]; ok && !t.IsZero() {
-				t := t.UTC()
-				p.OldestUnconsumed = &t
+			if p.Lag > 0 {
+				ps = append(ps, &probe{topic: p.Topic, partition: p.Partition, from: max(p.Committed, 0), end: p.End})
 			}
 		}
 	}
-	return nil
-}
-
-func recordTime(ctx context.Context, base *kgo.Client, topic string, p int32, at int64) (time.Time, error) {
-	opts := base.Opts()
-	opts = append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().At(at)}}),
-		kgo.FetchMaxPartitionBytes(1<<20))
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return time.Time{}, err
-	}
-	defer cl.Close()
-	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	for {
-		fs := cl.PollRecords(rctx, 1)
-		if rctx.Err() != nil {
-			return time.Time{}, nil // nothing readable (e.g. only aborted records): unknown
-		}
-		for _, r := range fs.Records() {
-			return r.Timestamp, nil
+	ps = dedupe(ps)
+	err := probeAll(ctx, cl, ps)
+	found := map[probeKey]*probe{}
+	for _, pr := range ps {
+		found[pr.key()] = pr
+		if onProbe != nil {
+			onProbe(pr)
 		}
 	}
+	for gi := range groups {
+		g := &groups[gi]
+		g.Lag = 0
+		for pi := range g.Partitions {
+			p := &g.Partitions[pi]
+			if p.Lag > 0 {
+				pr := found[probeKey{p.Topic, p.Partition, max(p.Committed, 0), p.End}]
+				switch {
+				case pr == nil || !pr.resolved:
+					// Unknown (the broker did not answer in time): kadm's lag.
+				case pr.onlyMarkers:
+					p.Lag = 0
+				default:
+					t := pr.ts.UTC()
+					p.OldestUnconsumed = &t
+				}
+			}
+			g.Lag += p.Lag
+		}
+	}
+	return err
 }
 
 // WriteTable prints groups as a table. now renders ages.

@@ -151,9 +151,12 @@ type Options struct {
 
 // Report is what a finished run did.
 type Report struct {
-	Job          string
-	Resumed      bool
-	Window       int64 // offsets in the window when this run started
+	Job     string
+	Resumed bool
+	Window  int64 // offsets in the window when this run started
+	// Done is how many of the window's offsets this run committed,
+	// transaction markers included: Window when the job finished.
+	Done         int64
 	Delivered    float64
 	Skipped      float64
 	DeadLettered float64
@@ -162,8 +165,16 @@ type Report struct {
 }
 
 func (r Report) String() string {
-	return fmt.Sprintf("replay %s done in %s (resumed: %v): %d offsets in the window; delivered %.0f (duplicates absorbed %.0f), skipped by routes %.0f, dead-lettered %.0f",
-		r.Job, r.Elapsed.Round(time.Millisecond), r.Resumed, r.Window, r.Delivered, r.Duplicates, r.Skipped, r.DeadLettered)
+	return fmt.Sprintf("replay %s done in %s (resumed: %v): %d of %d offsets in the window (%.1f%%); delivered %.0f (duplicates absorbed %.0f), skipped by routes %.0f, dead-lettered %.0f",
+		r.Job, r.Elapsed.Round(time.Millisecond), r.Resumed, r.Done, r.Window, percent(r.Done, r.Window), r.Delivered, r.Duplicates, r.Skipped, r.DeadLettered)
+}
+
+// percent is done of total in percent; an empty window is complete.
+func percent(done, total int64) float64 {
+	if total <= 0 {
+		return 100
+	}
+	return min(100, 100*float64(done)/float64(total))
 }
 
 // Run plans (or resumes) the job and runs it to the end of its window.
@@ -205,13 +216,13 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	}
 	tick := time.NewTicker(every)
 	defer tick.Stop()
+	// Progress counts committed offsets, not records: the window's offsets
+	// include transaction markers, which are never records.
 	progress := func() {
-		if o.Progress == nil {
-			return
+		rep.Done = rep.Window - r.Remaining()
+		if o.Progress != nil {
+			writeProgress(o.Progress, o.Job, rep.Done, rep.Window, time.Since(start))
 		}
-		d := status.Counter(reg, "logweave_sink_records_total", "outcome", "delivered") + status.Counter(reg, "logweave_sink_records_total", "outcome", "skipped") +
-			status.Counter(reg, "logweave_sink_records_total", "outcome", "dead_lettered")
-		writeProgress(o.Progress, o.Job, d, float64(rep.Window), time.Since(start))
 	}
 loop:
 	for {
@@ -241,24 +252,22 @@ loop:
 	return rep, nil
 }
 
-// writeProgress prints a bar on a terminal, a plain line otherwise.
-func writeProgress(w io.Writer, job string, done, total float64, elapsed time.Duration) {
-	rate := done / elapsed.Seconds()
+// writeProgress prints a bar on a terminal, a plain line otherwise. done and
+// total count offsets of the window (records and transaction markers).
+func writeProgress(w io.Writer, job string, done, total int64, elapsed time.Duration) {
+	rate := float64(done) / elapsed.Seconds()
 	eta := "?"
 	if rate > 0 && total >= done {
-		eta = (time.Duration((total-done)/rate) * time.Second).Round(time.Second).String()
+		eta = (time.Duration(float64(total-done)/rate) * time.Second).Round(time.Second).String()
 	}
-	pct := 100.0
-	if total > 0 {
-		pct = min(100, 100*done/total)
-	}
+	pct := percent(done, total)
 	if f, ok := w.(*os.File); ok && isTerminal(f) {
 		const width = 30
 		n := int(pct / 100 * width)
-		fmt.Fprintf(w, "\r%s [%s%s] %5.1f%% %.0f/%.0f %.0f/s ETA %s ", job, strings.Repeat("#", n), strings.Repeat(".", width-n), pct, done, total, rate, eta)
+		fmt.Fprintf(w, "\r%s [%s%s] %5.1f%% %d/%d %.0f/s ETA %s ", job, strings.Repeat("#", n), strings.Repeat(".", width-n), pct, done, total, rate, eta)
 		return
 	}
-	fmt.Fprintf(w, "replay %s: %.0f of %.0f (%.1f%%), %.0f records/s, ETA %s\n", job, done, total, pct, rate, eta)
+	fmt.Fprintf(w, "replay %s: %d of %d offsets (%.1f%%), %.0f offsets/s, ETA %s\n", job, done, total, pct, rate, eta)
 }
 
 func isTerminal(f *os.File) bool {

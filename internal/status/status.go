@@ -5,6 +5,7 @@ package status
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -12,13 +13,16 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// Lag is the total lag of a group on a topic: end offsets minus committed
-// offsets, summed over partitions (a partition without a commit counts
-// from its start).
+// Lag is the total lag of a group on a topic, by kadm's arithmetic: per
+// partition, the last stable offset (the end of what read_committed
+// consumers read) minus the committed offset, or minus the start offset
+// where nothing is committed. Sinks commit past transaction markers, so a
+// caught-up sink has lag 0.
 func Lag(ctx context.Context, adm *kadm.Client, group, topic string) (int64, error) {
-	ends, err := adm.ListEndOffsets(ctx, topic)
+	described, err := adm.DescribeGroups(ctx, group)
 	if err != nil {
 		return 0, err
 	}
@@ -26,23 +30,29 @@ func Lag(ctx context.Context, adm *kadm.Client, group, topic string) (int64, err
 	if err != nil {
 		return 0, err
 	}
-	committed, err := adm.FetchOffsets(ctx, group)
+	ends, err := adm.ListCommittedOffsets(ctx, topic)
 	if err != nil {
 		return 0, err
 	}
+	committed, err := adm.FetchOffsets(ctx, group)
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		committed, err = nil, nil // not started yet: it lags from the start
+	}
+	if err != nil {
+		return 0, err
+	}
+	// Every partition of topic, committed to or not.
+	commits := kadm.OffsetResponses{topic: committed[topic]}
+	if commits[topic] == nil {
+		commits[topic] = map[int32]kadm.OffsetResponse{}
+	}
 	var lag int64
-	ends.Each(func(o kadm.ListedOffset) {
-		from := int64(0)
-		if s, ok := starts.Lookup(topic, o.Partition); ok {
-			from = s.Offset
+	for _, l := range kadm.CalculateGroupLagWithStartOffsets(described[group], commits, starts, ends)[topic] {
+		if l.Err != nil {
+			return 0, fmt.Errorf("partition %d: %w", l.Partition, l.Err)
 		}
-		if c, ok := committed.Lookup(topic, o.Partition); ok && c.Err == nil && c.At >= 0 {
-			from = c.At
-		}
-		if o.Offset > from {
-			lag += o.Offset - from
-		}
-	})
+		lag += l.Lag
+	}
 	return lag, nil
 }
 
