@@ -11,7 +11,9 @@
 //   - PUT and GET /_index_template/{name};
 //   - GET / (cluster info).
 //
-// Faults can be injected: whole-request statuses (429, 503), per-item
+// Faults can be injected: whole-request statuses from Elasticsearch (429,
+// 503) or from a proxy in front of it (404, 408, 413: plain text, without
+// the X-Elastic-Product header), a proxy's request body limit, per-item
 // statuses (429, 400 mapper_parsing_exception, ...), slow responses and
 // connection resets.
 package esfake
@@ -46,6 +48,9 @@ type Server struct {
 
 	// faults, guarded by mu
 	failNext   []int // statuses for the next whole requests
+	proxyNext  []int // statuses a proxy answers for the next requests
+	bodyLimit  int   // a proxy's limit on request bodies as sent; 0 for none
+	tooLarge   int   // requests refused by bodyLimit
 	resetNext  int
 	delay      time.Duration
 	itemFault  ItemFault
@@ -66,11 +71,36 @@ func (s *Server) FailNext(statuses ...int) {
 	s.failNext = append(s.failNext, statuses...)
 }
 
+// ProxyFailNext makes a proxy in front of the server answer the next
+// requests with these statuses, as a proxy does: a plain-text body and no
+// X-Elastic-Product header. The requests do not reach Elasticsearch.
+func (s *Server) ProxyFailNext(statuses ...int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.proxyNext = append(s.proxyNext, statuses...)
+}
+
+// SetBodyLimit makes a proxy in front of the server refuse requests whose
+// body, as sent (compressed when it is), is larger than n bytes, with 413
+// as nginx's client_max_body_size does. 0 removes the limit.
+func (s *Server) SetBodyLimit(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bodyLimit = n
+}
+
+// TooLarge returns how many requests the body limit refused.
+func (s *Server) TooLarge() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tooLarge
+}
+
 // ClearFaults removes every injected fault.
 func (s *Server) ClearFaults() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.failNext, s.resetNext, s.delay, s.itemFault = nil, 0, 0, nil
+	s.failNext, s.proxyNext, s.bodyLimit, s.resetNext, s.delay, s.itemFault = nil, nil, 0, 0, 0, nil
 }
 
 // ResetNext closes the connection of the next n requests without an answer.
@@ -155,6 +185,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.resetNext--
 	}
 	auth := s.authHeader
+	var proxy int
+	if len(s.proxyNext) > 0 {
+		proxy, s.proxyNext = s.proxyNext[0], s.proxyNext[1:]
+	}
+	limit := s.bodyLimit
 	s.mu.Unlock()
 	if delay > 0 {
 		select {
@@ -170,6 +205,25 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+	}
+	if proxy != 0 {
+		io.Copy(io.Discard, r.Body)
+		proxyError(w, proxy)
+		return
+	}
+	if limit > 0 {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return
+		}
+		if len(body) > limit {
+			s.mu.Lock()
+			s.tooLarge++
+			s.mu.Unlock()
+			proxyError(w, http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 	}
 	w.Header().Set("X-Elastic-Product", "Elasticsearch")
 	w.Header().Set("Content-Type", "application/json")
@@ -210,6 +264,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeError(w, http.StatusNotFound, "not_found", "esfake does not implement "+r.Method+" /"+path)
 	}
+}
+
+// proxyError answers as nginx does for its own errors.
+func proxyError(w http.ResponseWriter, status int) {
+	w.Header().Set("Content-Type", "text/html")
+	w.WriteHeader(status)
+	text := fmt.Sprintf("%d %s", status, http.StatusText(status))
+	fmt.Fprintf(w, "<html>\r\n<head><title>%s</title></head>\r\n<body>\r\n<center><h1>%s</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n", text, text)
 }
 
 func writeError(w http.ResponseWriter, status int, typ, reason string) {

@@ -53,10 +53,43 @@ func freePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// Option changes the configuration of a Loki started by Start.
+type Option func(*options)
+
+type options struct {
+	limits, ingester []string
+}
+
+// Limits adds settings to limits_config, e.g. "ingestion_rate_mb: 0.01",
+// to provoke a refusal. Settings the base configuration has
+// (allow_structured_metadata, reject_old_samples,
+// reject_old_samples_max_age) cannot be repeated.
+func Limits(settings ...string) Option {
+	return func(o *options) { o.limits = append(o.limits, settings...) }
+}
+
+// Ingester adds settings to the ingester section, e.g.
+// "chunk_block_size: 2048".
+func Ingester(settings ...string) Option {
+	return func(o *options) { o.ingester = append(o.ingester, settings...) }
+}
+
+func indent(settings []string) string {
+	var b strings.Builder
+	for _, s := range settings {
+		b.WriteString("  " + s + "\n")
+	}
+	return b.String()
+}
+
 // Start starts Loki with a fresh data directory and waits for /ready.
-func Start(t testing.TB) *Loki {
+func Start(t testing.TB, opts ...Option) *Loki {
 	t.Helper()
 	Binary(t) // skips early when there is none
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	dir := t.TempDir()
 	httpPort, grpcPort := freePort(t), freePort(t)
 	conf := filepath.Join(dir, "loki.yaml")
@@ -91,11 +124,16 @@ limits_config:
   allow_structured_metadata: true
   reject_old_samples: true
   reject_old_samples_max_age: 168h
-analytics:
+%[4]singester:
+  lifecycler:
+    # The ring is in memory and has one member: nothing to wait for
+    # (default 15s, for rolling updates of a cluster).
+    min_ready_duration: 0s
+%[5]sanalytics:
   reporting_enabled: false
 memberlist:
   bind_addr: [127.0.0.1]
-`, httpPort, grpcPort, dir)
+`, httpPort, grpcPort, dir, indent(o.limits), indent(o.ingester))
 	if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

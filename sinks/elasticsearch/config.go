@@ -30,6 +30,11 @@ type Config struct {
 	Routing bool `yaml:"routing"`
 	// RequestTimeout bounds one bulk request. Default 30s.
 	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// NotFoundTimeout is how long every bulk request may be answered 404
+	// before the sink stops with an error: a 404 that lasts is a wrong URL,
+	// a short one is a proxy or ingress being redeployed, and is retried.
+	// Default 5m.
+	NotFoundTimeout time.Duration `yaml:"not_found_timeout"`
 	// Template is the index template installed at startup.
 	Template Template `yaml:"template"`
 }
@@ -53,7 +58,8 @@ type Template struct {
 func Default() Config {
 	return Config{
 		URLs: []string{"http://127.0.0.1:9200"}, Compress: true, MaxBulkBytes: 5 << 20, RequestTimeout: 30 * time.Second,
-		Template: Template{Install: true, Name: "logweave", Patterns: []string{"logweave-*"}, Shards: 1, Replicas: 1},
+		NotFoundTimeout: 5 * time.Minute,
+		Template:        Template{Install: true, Name: "logweave", Patterns: []string{"logweave-*"}, Shards: 1, Replicas: 1},
 	}
 }
 
@@ -86,6 +92,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RequestTimeout <= 0 {
 		add("request_timeout: must be positive, e.g. 30s")
+	}
+	if c.NotFoundTimeout <= 0 {
+		add("not_found_timeout: must be positive, e.g. 5m")
 	}
 	if c.Template.Install {
 		if c.Template.Name == "" {

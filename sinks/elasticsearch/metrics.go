@@ -7,6 +7,7 @@ type metrics struct {
 	items       *prometheus.CounterVec
 	bulkLatency prometheus.Histogram
 	bulkBytes   prometheus.Histogram
+	splits      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, sink string) *metrics {
@@ -20,7 +21,9 @@ func newMetrics(reg prometheus.Registerer, sink string) *metrics {
 			Help: "Duration of one bulk request.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
 		bulkBytes: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "logweave_es_bulk_bytes", ConstLabels: l,
 			Help: "Uncompressed size of one bulk request body.", Buckets: prometheus.ExponentialBuckets(1024, 4, 9)}),
+		splits: prometheus.NewCounter(prometheus.CounterOpts{Name: "logweave_es_bulk_splits_total", ConstLabels: l,
+			Help: "Bulk requests refused as a whole (413, or Elasticsearch's request-level 400) and sent again in two halves."}),
 	}
-	reg.MustRegister(m.requests, m.items, m.bulkLatency, m.bulkBytes)
+	reg.MustRegister(m.requests, m.items, m.bulkLatency, m.bulkBytes, m.splits)
 	return m
 }

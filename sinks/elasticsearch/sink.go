@@ -16,6 +16,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	es "github.com/elastic/go-elasticsearch/v8"
@@ -30,11 +31,16 @@ import (
 // credentials: retrying would only hammer it.
 var ErrAuth = errors.New("elasticsearch refused the credentials")
 
+// ErrNotFound is returned (fatally) when every bulk request has been
+// answered 404 for Config.NotFoundTimeout: the URL is wrong.
+var ErrNotFound = errors.New("elasticsearch bulk endpoint not found")
+
 // Sink writes to Elasticsearch.
 type Sink struct {
-	cfg Config
-	cl  *es.Client
-	m   *metrics
+	cfg      Config
+	cl       *es.Client
+	m        *metrics
+	notFound notFoundClock
 }
 
 // New connects, and installs the index template when configured.
@@ -115,18 +121,47 @@ func (s *Sink) Write(ctx context.Context, batch []*sinks.Record) ([]sinks.Result
 		if len(body) > s.cfg.MaxBulkBytes && i > start {
 			// Send what came before this item, start anew with it.
 			item := append([]byte(nil), body[n:]...)
-			if err := s.send(ctx, body[:n], batch[start:i], results[start:i]); err != nil {
+			if err := s.sendSplitting(ctx, body[:n], batch[start:i], results[start:i]); err != nil {
 				return results, err
 			}
 			body, start = item, i
 		}
 	}
 	if start < len(batch) {
-		if err := s.send(ctx, body, batch[start:], results[start:]); err != nil {
+		if err := s.sendSplitting(ctx, body, batch[start:], results[start:]); err != nil {
 			return results, err
 		}
 	}
 	return results, nil
+}
+
+// sendSplitting sends one bulk request. A request refused as a whole for
+// its size (413) or by Elasticsearch's own request-level 400 says nothing
+// about most of its documents: the records are sent again in two halves,
+// down to single documents, and only a document refused on its own is
+// rejected.
+func (s *Sink) sendSplitting(ctx context.Context, body []byte, recs []*sinks.Record, results []sinks.Result) error {
+	whole, err := s.send(ctx, body, recs, results)
+	if err != nil || whole == nil {
+		return err
+	}
+	if len(recs) == 1 {
+		results[0] = *whole
+		s.m.items.WithLabelValues(outcomeName(*whole)).Inc()
+		return nil
+	}
+	s.m.splits.Inc()
+	mid := len(recs) / 2
+	for _, part := range [][2]int{{0, mid}, {mid, len(recs)}} {
+		var b []byte
+		for _, r := range recs[part[0]:part[1]] {
+			b = s.appendItem(b, r)
+		}
+		if err := s.sendSplitting(ctx, b, recs[part[0]:part[1]], results[part[0]:part[1]]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // appendItem appends one create action and its document.
@@ -160,8 +195,11 @@ type bulkItemResult struct {
 	} `json:"error"`
 }
 
-// send performs one bulk request and fills results for its records.
-func (s *Sink) send(ctx context.Context, body []byte, recs []*sinks.Record, results []sinks.Result) error {
+// send performs one bulk request and fills results for its records. When
+// the request is refused as a whole in a way that is a verdict only on a
+// request of one document (413, Elasticsearch's own 400), it fills nothing
+// and returns the result such a single document gets.
+func (s *Sink) send(ctx context.Context, body []byte, recs []*sinks.Record, results []sinks.Result) (*sinks.Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
 	s.m.bulkBytes.Observe(float64(len(body)))
@@ -177,38 +215,26 @@ func (s *Sink) send(ctx context.Context, body []byte, recs []*sinks.Record, resu
 	if err != nil {
 		s.m.requests.WithLabelValues("error").Inc()
 		fill(sinks.RetryLater("network", fmt.Errorf("sending bulk request: %w", err)))
-		return nil
+		return nil, nil
 	}
 	defer res.Body.Close()
-	switch {
-	case res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden:
+	if res.StatusCode != http.StatusNotFound {
+		s.notFound.answered()
+	}
+	if res.IsError() {
 		s.m.requests.WithLabelValues(strconv.Itoa(res.StatusCode)).Inc()
-		fill(sinks.RetryLater("auth", ErrAuth))
-		return fmt.Errorf("bulk request: %w (%s): check api_key or username/password and the role's privileges on the indices", ErrAuth, res.Status())
-	case res.StatusCode == http.StatusTooManyRequests:
-		s.m.requests.WithLabelValues("429").Inc()
-		fill(sinks.RetryLater("rate_limited", fmt.Errorf("bulk request rejected: %s", res.Status())))
-		return nil
-	case res.StatusCode >= 500 || res.StatusCode == http.StatusRequestEntityTooLarge:
-		s.m.requests.WithLabelValues(strconv.Itoa(res.StatusCode)).Inc()
-		fill(sinks.RetryLater("unavailable", fmt.Errorf("bulk request failed: %s", res.Status())))
-		return nil
-	case res.IsError():
-		s.m.requests.WithLabelValues(strconv.Itoa(res.StatusCode)).Inc()
-		b, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
-		fill(sinks.Rejected("bad_request", fmt.Errorf("bulk request refused: %s: %s", res.Status(), b)))
-		return nil
+		return s.refused(res, len(body), fill)
 	}
 	var br bulkResponse
 	if err := json.NewDecoder(res.Body).Decode(&br); err != nil {
 		s.m.requests.WithLabelValues("bad_response").Inc()
 		fill(sinks.RetryLater("bad_response", fmt.Errorf("decoding bulk response: %w", err)))
-		return nil
+		return nil, nil
 	}
 	s.m.requests.WithLabelValues("ok").Inc()
 	if len(br.Items) != len(recs) {
 		fill(sinks.RetryLater("bad_response", fmt.Errorf("bulk response has %d items for %d operations", len(br.Items), len(recs))))
-		return nil
+		return nil, nil
 	}
 	for i, item := range br.Items {
 		var it bulkItemResult
@@ -218,7 +244,52 @@ func (s *Sink) send(ctx context.Context, body []byte, recs []*sinks.Record, resu
 		results[i] = classify(it)
 		s.m.items.WithLabelValues(itemOutcome(it)).Inc()
 	}
-	return nil
+	return nil, nil
+}
+
+// refused maps a bulk request answered with an error status. Only what
+// Elasticsearch refuses for a document is terminal; a proxy's or
+// ingress's 404, 408, 413 for a whole request is no verdict on its
+// documents:
+//
+//   - 401/403: fatal (credentials), no hot loop;
+//   - 404: retried, unless every request has been answered 404 for
+//     not_found_timeout: then fatal (a wrong URL);
+//   - 413: split (a single document still refused is too_large);
+//   - 400 from Elasticsearch itself (X-Elastic-Product header): split (a
+//     single document still refused is bad_request);
+//   - 429, 5xx, 408 and any other status: retried.
+func (s *Sink) refused(res *esapi.Response, size int, fill func(sinks.Result)) (*sinks.Result, error) {
+	text := func() string {
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+		return strings.Join(strings.Fields(string(b)), " ") // a proxy's HTML on one line
+	}
+	fromES := res.Header.Get("X-Elastic-Product") == "Elasticsearch"
+	switch code := res.StatusCode; {
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		fill(sinks.RetryLater("auth", ErrAuth))
+		return nil, fmt.Errorf("bulk request: %w (%s): check api_key or username/password and the role's privileges on the indices", ErrAuth, res.Status())
+	case code == http.StatusNotFound:
+		fill(sinks.RetryLater("not_found", fmt.Errorf("bulk request answered %s: %s", res.Status(), text())))
+		if d := s.notFound.notFound(); d >= s.cfg.NotFoundTimeout {
+			return nil, fmt.Errorf("bulk request: %w: every request answered %s for %s: check urls (and the routes of a proxy in front of Elasticsearch)",
+				ErrNotFound, res.Status(), d.Round(time.Second))
+		}
+		return nil, nil
+	case code == http.StatusRequestEntityTooLarge:
+		r := sinks.Rejected("too_large", fmt.Errorf("bulk request of %d bytes refused as too large: %s: %s", size, res.Status(), text()))
+		return &r, nil
+	case code == http.StatusBadRequest && fromES:
+		r := sinks.Rejected("bad_request", fmt.Errorf("bulk request refused: %s: %s", res.Status(), text()))
+		return &r, nil
+	case code == http.StatusTooManyRequests:
+		fill(sinks.RetryLater("rate_limited", fmt.Errorf("bulk request rejected: %s", res.Status())))
+	case code >= 500:
+		fill(sinks.RetryLater("unavailable", fmt.Errorf("bulk request failed: %s", res.Status())))
+	default:
+		fill(sinks.RetryLater("unexpected_status", fmt.Errorf("bulk request answered %s: %s", res.Status(), text())))
+	}
+	return nil, nil
 }
 
 // classify maps one bulk item result: created -> delivered; 409 on our own
@@ -265,6 +336,36 @@ func itemOutcome(it bulkItemResult) string {
 		return "retried"
 	}
 	return "rejected"
+}
+
+// notFoundClock tells a 404 that lasts (a wrong URL) from a short one (a
+// proxy or ingress being redeployed). Partitions write concurrently; any
+// answer other than 404 from any of them restarts the clock.
+type notFoundClock struct {
+	mu    sync.Mutex
+	since time.Time        // first 404 since the last other answer; zero if none
+	now   func() time.Time // time.Now; tests set a clock
+}
+
+// notFound records a 404 and returns how long every answer has been 404.
+func (c *notFoundClock) notFound() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	if c.now != nil {
+		now = c.now()
+	}
+	if c.since.IsZero() {
+		c.since = now
+	}
+	return now.Sub(c.since)
+}
+
+// answered records an answer other than 404.
+func (c *notFoundClock) answered() {
+	c.mu.Lock()
+	c.since = time.Time{}
+	c.mu.Unlock()
 }
 
 func outcomeName(r sinks.Result) string {

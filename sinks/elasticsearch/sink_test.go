@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -255,4 +256,143 @@ func BenchmarkBulkBody(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "docs/s")
+}
+
+// bigRecord is a record whose document carries a body of n bytes.
+func bigRecord(id string, n int) *sinks.Record {
+	r := records(1, id)[0]
+	r.Enriched.GetRecord().GetLog().Body = strings.Repeat("x", n)
+	return r
+}
+
+// A proxy whose body limit is below max_bulk_bytes answers 413 for whole
+// requests: the sink splits them until they pass, instead of retrying the
+// same body forever.
+func TestSink_ProxyBodyLimitSplitsRequests(t *testing.T) {
+	srv := esfake.New()
+	defer srv.Close()
+	s := newSink(t, srv, func(c *Config) { c.Compress = false })
+	batch := records(40, "p")
+	one := len(s.appendItem(nil, batch[0]))
+	srv.SetBodyLimit(5 * one)
+	res := write(t, s, batch)
+	for i, r := range res {
+		if r.Outcome != sinks.Delivered {
+			t.Fatalf("record %d: %+v, want delivered after splitting", i, r)
+		}
+	}
+	if n := len(srv.Docs("logweave-log-2026.11.22")); n != 40 {
+		t.Errorf("%d documents, want 40", n)
+	}
+	if srv.TooLarge() == 0 || testutil.ToFloat64(s.m.splits) == 0 {
+		t.Errorf("413 answers %d, splits %v: the proxy limit was not exercised", srv.TooLarge(), testutil.ToFloat64(s.m.splits))
+	}
+}
+
+// One document too large for the proxy on its own is dead-lettered as
+// too_large; the documents sent with it are written.
+func TestSink_OversizedDocumentIsTooLarge(t *testing.T) {
+	srv := esfake.New()
+	defer srv.Close()
+	s := newSink(t, srv, func(c *Config) { c.Compress = false })
+	batch := records(6, "o")
+	batch[3] = bigRecord("big", 64<<10)
+	srv.SetBodyLimit(16 << 10)
+	res := write(t, s, batch)
+	for i, r := range res {
+		switch {
+		case i == 3 && (r.Outcome != sinks.Reject || r.Reason != "too_large"):
+			t.Errorf("oversized document: %+v, want rejected too_large", r)
+		case i != 3 && r.Outcome != sinks.Delivered:
+			t.Errorf("record %d: %+v, want delivered", i, r)
+		}
+	}
+	if n := len(srv.Docs("logweave-log-2026.11.22")); n != 5 {
+		t.Errorf("%d documents, want 5", n)
+	}
+}
+
+// Statuses a proxy or ingress answers for a whole request (404 during a
+// redeploy, 408, its own 400, 502) are no verdict on the documents: they
+// are retried, never dead-lettered.
+func TestSink_ProxyStatusesAreRetried(t *testing.T) {
+	srv := esfake.New()
+	defer srv.Close()
+	s := newSink(t, srv, nil)
+	for _, tc := range []struct {
+		code   int
+		reason string
+	}{{404, "not_found"}, {408, "unexpected_status"}, {400, "unexpected_status"}, {405, "unexpected_status"}, {502, "unavailable"}} {
+		t.Run(strconv.Itoa(tc.code), func(t *testing.T) {
+			srv.ProxyFailNext(tc.code)
+			batch := records(3, fmt.Sprintf("x%d-", tc.code))
+			for _, r := range write(t, s, batch) {
+				if r.Outcome != sinks.Retry || r.Reason != tc.reason {
+					t.Errorf("proxy %d: %+v, want retry %s", tc.code, r, tc.reason)
+				}
+			}
+			for _, r := range write(t, s, batch) {
+				if r.Outcome != sinks.Delivered {
+					t.Errorf("after the proxy recovered: %+v", r)
+				}
+			}
+		})
+	}
+}
+
+// Elasticsearch's own request-level 400 is isolated by splitting: only a
+// document refused on its own is dead-lettered.
+func TestSink_ElasticsearchRequest400IsIsolated(t *testing.T) {
+	srv := esfake.New()
+	defer srv.Close()
+	s := newSink(t, srv, nil)
+	srv.FailNext(400) // the first request only
+	for i, r := range write(t, s, records(4, "i")) {
+		if r.Outcome != sinks.Delivered {
+			t.Errorf("record %d: %+v, want delivered once the halves were sent", i, r)
+		}
+	}
+	srv.FailNext(400)
+	res := write(t, s, records(1, "single"))
+	if res[0].Outcome != sinks.Reject || res[0].Reason != "bad_request" {
+		t.Errorf("single document refused by Elasticsearch: %+v, want rejected bad_request", res[0])
+	}
+}
+
+// A 404 that lasts not_found_timeout stops the sink with ErrNotFound; an
+// answer other than 404 in between restarts the clock.
+func TestSink_PersistentNotFoundIsFatal(t *testing.T) {
+	srv := esfake.New()
+	defer srv.Close()
+	s := newSink(t, srv, func(c *Config) { c.NotFoundTimeout = time.Minute })
+	now := time.Unix(1_800_000_000, 0)
+	s.notFound.now = func() time.Time { return now }
+	try := func(proxy int) error {
+		t.Helper()
+		if proxy != 0 {
+			srv.ProxyFailNext(proxy)
+		}
+		_, err := s.Write(context.Background(), records(2, "nf"))
+		return err
+	}
+	if err := try(404); err != nil {
+		t.Fatalf("first 404: %v, want a retry", err)
+	}
+	now = now.Add(50 * time.Second)
+	if err := try(503); err != nil {
+		t.Fatalf("503: %v", err)
+	}
+	now = now.Add(50 * time.Second)
+	if err := try(404); err != nil {
+		t.Fatalf("404 after another answer: %v, want a retry (the clock restarts)", err)
+	}
+	now = now.Add(59 * time.Second)
+	if err := try(404); err != nil {
+		t.Fatalf("404 for 59s: %v, want a retry", err)
+	}
+	now = now.Add(time.Second)
+	err := try(404)
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "check urls") {
+		t.Fatalf("404 for a minute: %v, want a fatal ErrNotFound naming the urls", err)
+	}
 }

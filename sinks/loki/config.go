@@ -27,11 +27,16 @@ type Config struct {
 	MaxPushBytes int `yaml:"max_push_bytes"`
 	// RequestTimeout bounds one push. Default 30s.
 	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// NotFoundTimeout is how long every push may be answered 404 before
+	// the sink stops with an error: a 404 that lasts is a wrong URL, a
+	// short one is a proxy or ingress being redeployed, and is retried.
+	// Default 5m.
+	NotFoundTimeout time.Duration `yaml:"not_found_timeout"`
 }
 
 // Default returns the defaults.
 func Default() Config {
-	return Config{URL: "http://127.0.0.1:3100", MaxPushBytes: 1 << 20, RequestTimeout: 30 * time.Second}
+	return Config{URL: "http://127.0.0.1:3100", MaxPushBytes: 1 << 20, RequestTimeout: 30 * time.Second, NotFoundTimeout: 5 * time.Minute}
 }
 
 // Validate checks the section; errors start with the field name.
@@ -57,6 +62,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RequestTimeout <= 0 {
 		add("request_timeout: must be positive, e.g. 30s")
+	}
+	if c.NotFoundTimeout <= 0 {
+		add("not_found_timeout: must be positive, e.g. 5m")
 	}
 	return errors.Join(errs...)
 }

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"sort"
@@ -30,11 +31,17 @@ import (
 // ErrAuth is returned (fatally) when Loki refuses our credentials.
 var ErrAuth = errors.New("loki refused the credentials")
 
+// ErrNotFound is returned (fatally) when every push has been answered 404
+// for Config.NotFoundTimeout: the URL is wrong.
+var ErrNotFound = errors.New("loki push endpoint not found")
+
 // Sink pushes to Loki.
 type Sink struct {
-	cfg  Config
-	http *http.Client
-	m    *metrics
+	cfg      Config
+	http     *http.Client
+	m        *metrics
+	notFound notFoundClock
+	unknown  unknownOutcomes
 }
 
 // New returns a Loki sink.
@@ -65,14 +72,22 @@ func (s *Sink) Close() error {
 
 // entry is one record prepared for a push.
 type entry struct {
-	i      int // index in the batch
+	i      int    // index in the batch
+	id     string // record_id
 	tenant string
 	labels string
 	e      push.Entry
 	size   int
 }
 
-// Write pushes the batch, per tenant, in pushes of at most MaxPushBytes.
+// Write pushes the batch: one stream per push, in pushes of at most
+// MaxPushBytes.
+//
+// One stream per push because Loki's ingester (v3.7) answers a push with
+// the error of its last stream only: entries it refuses in an earlier
+// stream (too far behind, out of order, over the per-stream rate limit)
+// would be answered 204 and lost without a trace
+// (TestRealLoki_Refusals pushes a refused entry with another stream).
 func (s *Sink) Write(ctx context.Context, batch []*sinks.Record) ([]sinks.Result, error) {
 	results := make([]sinks.Result, len(batch))
 	entries := make([]entry, 0, len(batch))
@@ -81,7 +96,7 @@ func (s *Sink) Write(ctx context.Context, batch []*sinks.Record) ([]sinks.Result
 		if tenant == "" {
 			tenant = s.cfg.Tenant
 		}
-		e := entry{i: i, tenant: tenant, labels: labelString(r)}
+		e := entry{i: i, id: r.Enriched.GetRecordId(), tenant: tenant, labels: labelString(r)}
 		e.e.Timestamp = time.Unix(0, int64(r.Enriched.GetRecord().EventTimeUnixNano())).UTC()
 		e.e.Line = string(appendLine(nil, r.Enriched))
 		for _, md := range r.Dest.Metadata {
@@ -94,11 +109,14 @@ func (s *Sink) Write(ctx context.Context, batch []*sinks.Record) ([]sinks.Result
 		if entries[a].tenant != entries[b].tenant {
 			return entries[a].tenant < entries[b].tenant
 		}
+		if entries[a].labels != entries[b].labels {
+			return entries[a].labels < entries[b].labels
+		}
 		return entries[a].i < entries[b].i
 	})
 	for start := 0; start < len(entries); {
 		end, size := start, 0
-		for end < len(entries) && entries[end].tenant == entries[start].tenant && (end == start || size+entries[end].size <= s.cfg.MaxPushBytes) {
+		for end < len(entries) && sameStream(entries[end], entries[start]) && (end == start || size+entries[end].size <= s.cfg.MaxPushBytes) {
 			size += entries[end].size
 			end++
 		}
@@ -110,29 +128,28 @@ func (s *Sink) Write(ctx context.Context, batch []*sinks.Record) ([]sinks.Result
 	return results, nil
 }
 
-// pushIsolating pushes entries; when Loki answers 400 for a push of several
-// entries, it pushes them one by one to find which are refused (entries
-// Loki already took are merged as identical).
+func sameStream(a, b entry) bool { return a.tenant == b.tenant && a.labels == b.labels }
+
+// pushIsolating pushes entries. A push of several entries refused as a
+// whole (400: Loki stored the entries it did not refuse; 413: too large)
+// is pushed again in halves, down to single entries, and only an entry
+// refused on its own is rejected.
 func (s *Sink) pushIsolating(ctx context.Context, es []entry, results []sinks.Result) error {
-	res, msg, err := s.push(ctx, es)
+	v, err := s.push(ctx, es)
 	if err != nil {
 		return err
 	}
-	if res.Outcome == sinks.Reject && len(es) > 1 {
-		for i := range es {
-			if err := s.pushIsolating(ctx, es[i:i+1], results); err != nil {
-				return err
-			}
+	if len(es) > 1 && v.split {
+		mid := len(es) / 2
+		if err := s.pushIsolating(ctx, es[:mid], results); err != nil {
+			return err
 		}
-		return nil
-	}
-	if res.Outcome == sinks.Reject {
-		res = sinks.Rejected(classify400(msg), fmt.Errorf("loki: %s", msg))
+		return s.pushIsolating(ctx, es[mid:], results)
 	}
 	for _, e := range es {
-		results[e.i] = res
+		results[e.i] = v.res
 	}
-	s.m.entries.WithLabelValues(outcomeLabel(res)).Add(float64(len(es)))
+	s.m.entries.WithLabelValues(outcomeLabel(v.res)).Add(float64(len(es)))
 	return nil
 }
 
@@ -164,18 +181,39 @@ func buildRequest(es []entry) ([]byte, error) {
 	return s2.EncodeSnappy(nil, raw), nil
 }
 
-// push sends one request. It returns the outcome for all its entries and,
-// for a 400, Loki's message; a non-nil error is fatal (credentials).
-func (s *Sink) push(ctx context.Context, es []entry) (sinks.Result, string, error) {
+// verdict is the outcome of one push for all its entries. split says
+// that the push was refused as a whole: a push of several entries is
+// pushed again in halves, and res holds for a push of one.
+type verdict struct {
+	res   sinks.Result
+	split bool
+}
+
+// push sends one request. A non-nil error is fatal (credentials, a 404
+// that lasts).
+//
+// Which responses are terminal follows one rule: only what Loki refuses
+// for an entry is; a proxy's or ingress's 404, 408 or 413 for a whole push
+// is no verdict on its entries.
+//
+//   - 2xx: delivered;
+//   - 400: Loki stored what it did not refuse; for one entry, a message
+//     classify400 recognises rejects it, any other 400 is retried;
+//   - 413: for one entry, rejected as too_large;
+//   - 401/403: fatal;
+//   - 404: retried, fatal once every push was answered 404 for
+//     not_found_timeout (a wrong URL);
+//   - 429, 5xx, 408, network errors and any other status: retried.
+func (s *Sink) push(ctx context.Context, es []entry) (verdict, error) {
 	body, err := buildRequest(es)
 	if err != nil {
-		return sinks.Rejected("encoding", err), "", nil
+		return verdict{res: sinks.Rejected("encoding", err)}, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(s.cfg.URL, "/")+"/loki/api/v1/push", bytes.NewReader(body))
 	if err != nil {
-		return sinks.Result{}, "", err
+		return verdict{}, fmt.Errorf("creating push request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/x-protobuf")
 	req.Header.Set("User-Agent", "logweave")
@@ -188,51 +226,131 @@ func (s *Sink) push(ctx context.Context, es []entry) (sinks.Result, string, erro
 	case s.cfg.Username != "":
 		req.SetBasicAuth(s.cfg.Username, s.cfg.Password)
 	}
+	s.unknown.pushing(es, s.m.repushed)
 	s.m.pushBytes.Observe(float64(len(body)))
 	start := time.Now()
 	resp, err := s.http.Do(req)
 	s.m.pushLatency.Observe(time.Since(start).Seconds())
 	if err != nil {
 		s.m.pushes.WithLabelValues("error").Inc()
-		return sinks.RetryLater("network", fmt.Errorf("pushing to loki: %w", err)), "", nil
+		if !notSent(err) {
+			s.unknown.add(es)
+		}
+		return verdict{res: sinks.RetryLater("network", fmt.Errorf("pushing to loki: %w", err))}, nil
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	s.m.pushes.WithLabelValues(strconv.Itoa(resp.StatusCode)).Inc()
 	text := strings.TrimSpace(string(msg))
-	switch {
-	case resp.StatusCode/100 == 2:
-		return sinks.Ok(), "", nil
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return sinks.RetryLater("auth", ErrAuth), "", fmt.Errorf("push: %w (%s): check username/password or bearer_token and the tenant", ErrAuth, resp.Status)
-	case resp.StatusCode == http.StatusTooManyRequests:
-		return sinks.RetryLater("rate_limited", fmt.Errorf("loki: %s: %s", resp.Status, text)), "", nil
-	case resp.StatusCode >= 500:
-		return sinks.RetryLater("unavailable", fmt.Errorf("loki: %s: %s", resp.Status, text)), "", nil
-	case resp.StatusCode == http.StatusBadRequest:
-		return sinks.Rejected("bad_request", fmt.Errorf("loki: %s", text)), text, nil
+	code := resp.StatusCode
+	if code != http.StatusNotFound {
+		s.notFound.answered()
 	}
-	return sinks.Rejected("bad_request", fmt.Errorf("loki: %s: %s", resp.Status, text)), text, nil
+	switch {
+	case code/100 == 2:
+		return verdict{res: sinks.Ok()}, nil
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		return verdict{res: sinks.RetryLater("auth", ErrAuth)}, fmt.Errorf("push: %w (%s): check username/password or bearer_token and the tenant", ErrAuth, resp.Status)
+	case code == http.StatusNotFound:
+		v := verdict{res: sinks.RetryLater("not_found", fmt.Errorf("loki: %s: %s", resp.Status, oneLine(text)))}
+		if d := s.notFound.notFound(); d >= s.cfg.NotFoundTimeout {
+			return v, fmt.Errorf("push: %w: every push answered %s for %s: check url (pushes go to url + /loki/api/v1/push)", ErrNotFound, resp.Status, d.Round(time.Second))
+		}
+		return v, nil
+	case code == http.StatusRequestEntityTooLarge:
+		return verdict{res: sinks.Rejected("too_large", fmt.Errorf("loki: %s: %s", resp.Status, oneLine(text))), split: true}, nil
+	case code == http.StatusBadRequest:
+		if len(es) > 1 {
+			// Loki stored the entries it did not refuse: pushing them
+			// again to find the refused ones is a re-push.
+			s.unknown.add(es)
+			return verdict{split: true}, nil
+		}
+		if reason := classify400(text); reason != "" {
+			return verdict{res: sinks.Rejected(reason, fmt.Errorf("loki: %s", text))}, nil
+		}
+		s.unknown.add(es)
+		return verdict{res: sinks.RetryLater("unexpected_status", fmt.Errorf("loki: %s (not a refusal logweave recognises; retried): %s", resp.Status, oneLine(text)))}, nil
+	case code == http.StatusTooManyRequests:
+		// A per-stream limit refuses some entries of a push and
+		// stores the others.
+		s.unknown.add(es)
+		return verdict{res: sinks.RetryLater("rate_limited", fmt.Errorf("loki: %s: %s", resp.Status, text))}, nil
+	case code >= 500:
+		s.unknown.add(es)
+		return verdict{res: sinks.RetryLater("unavailable", fmt.Errorf("loki: %s: %s", resp.Status, oneLine(text)))}, nil
+	}
+	// 408 and the rest: a proxy's answer; Loki may have stored the push.
+	s.unknown.add(es)
+	return verdict{res: sinks.RetryLater("unexpected_status", fmt.Errorf("loki: %s: %s", resp.Status, oneLine(text)))}, nil
 }
 
-// classify400 names why Loki refused an entry, from its message.
-func classify400(msg string) string {
-	m := strings.ToLower(msg)
-	switch {
-	case strings.Contains(m, "too far behind") || strings.Contains(m, "too old") || strings.Contains(m, "out of order") || strings.Contains(m, "greater_than_max_sample_age"):
-		return "too_old"
-	case strings.Contains(m, "too far in the future") || strings.Contains(m, "too_far_in_future"):
-		return "too_new"
-	case strings.Contains(m, "line too long") || strings.Contains(m, "max line size") || strings.Contains(m, "line_too_long"):
-		return "line_too_long"
-	case strings.Contains(m, "label") && (strings.Contains(m, "invalid") || strings.Contains(m, "error parsing") || strings.Contains(m, "too many") || strings.Contains(m, "missing")):
-		return "invalid_labels"
-	case strings.Contains(m, "structured metadata"):
-		return "structured_metadata"
-	case strings.Contains(m, "rate limit"):
-		return "rate_limited"
+// notSent tells a request that certainly never reached the server (the
+// connection could not be made) from one whose outcome is unknown.
+func notSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// oneLine puts a response body (a proxy's HTML page) on one line for logs
+// and DLQ headers.
+func oneLine(s string) string {
+	if len(s) > 512 {
+		s = s[:512]
 	}
-	return "bad_request"
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// refusals are Loki's messages for an entry it refuses, as Loki v3.7
+// writes them (pkg/validation/validate.go, pkg/chunkenc/interface.go,
+// pkg/loghttp/push/push.go and the ingester's errorForFailedEntries): a
+// message that starts with prefix and contains every part names reason.
+// Matching the fixed text around the stream selector (which holds label
+// values) keeps a label value from being read as a reason.
+var refusals = []struct {
+	prefix string
+	parts  []string
+	reason string
+}{
+	{"entry for stream '", []string{"' has timestamp too old: ", ", oldest acceptable timestamp is: "}, "too_old"},
+	{"entry for stream '", []string{"' has timestamp too new: "}, "too_new"},
+	{"entry with timestamp ", []string{" ignored, reason: 'entry too far behind, entry timestamp is: "}, "too_far_behind"},
+	{"entry with timestamp ", []string{" ignored, reason: 'entry out of order'"}, "out_of_order"},
+	{"max entry size '", []string{"' bytes exceeded for stream '", "' while adding an entry with length '"}, "line_too_long"},
+	{"couldn't parse labels: ", nil, "invalid_labels"},
+	{"error parsing labels '", []string{"' with error: "}, "invalid_labels"},
+	{"error at least one label pair is required per stream", nil, "invalid_labels"},
+	{"entry for stream '", []string{"' has ", " label names; limit "}, "invalid_labels"},
+	{"stream '", []string{"' has label name too long: '"}, "invalid_labels"},
+	{"stream '", []string{"' has label value too long: '"}, "invalid_labels"},
+	{"stream '", []string{"' has duplicate label name: '"}, "invalid_labels"},
+	{"missing required labels '", []string{"' for stream '"}, "invalid_labels"},
+	{"stream '", []string{"' includes structured metadata, but this feature is disallowed"}, "structured_metadata"},
+	{"stream '", []string{"' has structured metadata too large: '"}, "structured_metadata"},
+	{"stream '", []string{"' has too many structured metadata labels: '"}, "structured_metadata"},
+}
+
+// classify400 names why Loki refused a single entry from its 400 message,
+// or returns "" when the message is not one of Loki's refusals.
+func classify400(msg string) string {
+	msg = strings.TrimSpace(msg)
+	// Loki groups identical validation errors: "2 errors like: ...".
+	if i := strings.Index(msg, " errors like: "); i > 0 && strings.Trim(msg[:i], "0123456789") == "" {
+		msg = msg[i+len(" errors like: "):]
+	}
+next:
+	for _, r := range refusals {
+		if !strings.HasPrefix(msg, r.prefix) {
+			continue
+		}
+		for _, p := range r.parts {
+			if !strings.Contains(msg, p) {
+				continue next
+			}
+		}
+		return r.reason
+	}
+	return ""
 }
 
 // labelString renders the stream selector of a record: its route's labels

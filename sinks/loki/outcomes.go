@@ -1,0 +1,84 @@
+package loki
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// notFoundClock tells a 404 that lasts (a wrong URL) from a short one (a
+// proxy or ingress being redeployed). Partitions push concurrently; any
+// answer other than 404 from any of them restarts the clock.
+type notFoundClock struct {
+	mu    sync.Mutex
+	since time.Time        // first 404 since the last other answer; zero if none
+	now   func() time.Time // time.Now; tests set a clock
+}
+
+// notFound records a 404 and returns how long every answer has been 404.
+func (c *notFoundClock) notFound() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	if c.now != nil {
+		now = c.now()
+	}
+	if c.since.IsZero() {
+		c.since = now
+	}
+	return now.Sub(c.since)
+}
+
+// answered records an answer other than 404.
+func (c *notFoundClock) answered() {
+	c.mu.Lock()
+	c.since = time.Time{}
+	c.mu.Unlock()
+}
+
+// maxUnknown bounds the record ids kept after unknown outcomes. Records
+// retried here come back within the retry backoff; ids of records that
+// never come back (their partition moved to another member) would
+// otherwise accumulate. Past the bound, re-pushes go uncounted.
+const maxUnknown = 1 << 16
+
+// unknownOutcomes remembers the records of pushes whose outcome the sink
+// could not know (Loki may have stored them), so that pushing one of them
+// again is counted: Loki merges the two copies in log queries, but metric
+// queries count both when they landed in different chunks or blocks.
+type unknownOutcomes struct {
+	mu  sync.Mutex
+	ids map[string]struct{}
+}
+
+// add records the entries of a push with an unknown outcome.
+func (u *unknownOutcomes) add(es []entry) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.ids == nil {
+		u.ids = map[string]struct{}{}
+	}
+	for _, e := range es {
+		if len(u.ids) >= maxUnknown {
+			return
+		}
+		u.ids[e.id] = struct{}{}
+	}
+}
+
+// pushing counts the entries about to be pushed again after an unknown
+// outcome and forgets them.
+func (u *unknownOutcomes) pushing(es []entry, repushed prometheus.Counter) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.ids) == 0 {
+		return
+	}
+	for _, e := range es {
+		if _, ok := u.ids[e.id]; ok {
+			delete(u.ids, e.id)
+			repushed.Inc()
+		}
+	}
+}
