@@ -18,8 +18,12 @@ type Config struct {
 	RulesFile string `yaml:"rules_file"`
 	// ReloadInterval between checks of RulesFile. Default 2s.
 	ReloadInterval time.Duration `yaml:"reload_interval"`
-	// CompletionGrace waits this long after a submission's root (or
-	// feedback) span for stragglers before deciding. Default 2s.
+	// CompletionGrace waits this long after a submission's span tree
+	// closed (its root or feedback span arrived and every span referenced
+	// as a parent is there) for what SDK batching still holds back before
+	// deciding: the OpenTelemetry SDKs' span batch processor exports every
+	// 5s by default, so one service's spans can arrive up to 5s after
+	// another's. Default 6s.
 	CompletionGrace time.Duration `yaml:"completion_grace"`
 	// InactivityTimeout decides a submission that got no record for this
 	// long. Default 30s.
@@ -66,7 +70,7 @@ func (c *Config) group() string {
 func DefaultConfig() Config {
 	return Config{
 		ReloadInterval:        2 * time.Second,
-		CompletionGrace:       2 * time.Second,
+		CompletionGrace:       6 * time.Second,
 		InactivityTimeout:     30 * time.Second,
 		MaxPendingAge:         2 * time.Minute,
 		DecidedTTL:            10 * time.Minute,

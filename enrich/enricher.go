@@ -172,7 +172,9 @@ func New(cfg Config, topics Topics, rules *Rules, base []kgo.Opt, deps Deps) (*E
 	e := &Enricher{cfg: cfg, topics: topics, base: base, logger: deps.Logger, m: newMetrics(deps.Registerer), now: deps.Now,
 		states: map[int32]*partState{}, ready: make(chan struct{})}
 	e.keyPart = kgo.StickyKeyPartitioner(nil).ForTopic(topics.Raw)
-	e.pr = &processor{cfg: cfg, rawTopic: topics.Raw, m: e.m}
+	e.pr = &processor{cfg: cfg, rawTopic: topics.Raw, m: e.m, partitionOf: func(key string) int32 {
+		return int32(e.keyPart.Partition(&kgo.Record{Key: []byte(key)}, int(e.nparts)))
+	}}
 	e.pr.rules.Store(rules)
 	opts := append([]kgo.Opt{}, base...)
 	opts = append(opts,
@@ -245,6 +247,7 @@ func (e *Enricher) Run(ctx context.Context) error {
 			e.pr.decideDue(st, now)
 		}
 		e.decideReached(now)
+		e.runUpgrades(ctx, now)
 		e.pr.enforceLimits(e.states, now)
 		e.m.oldestPending.Set(oldestPendingAge(e.states, now).Seconds())
 		var (
@@ -319,7 +322,7 @@ func (e *Enricher) take(r *kgo.Record, now time.Time) {
 			// submission lives, in this same transaction, once.
 			e.m.misrouted.Inc()
 			e.moveExtra(st, r, &kgo.Record{Topic: e.topics.Raw, Partition: int32(want), Key: r.Key, Value: r.Value,
-				Headers: append(r.Headers[:len(r.Headers):len(r.Headers)], kgo.RecordHeader{Key: MovedFromHeader, Value: movedFrom(r)})})
+				Headers: append(r.Headers[:len(r.Headers):len(r.Headers)], kgo.RecordHeader{Key: MovedFromHeader, Value: []byte(movedFromValue(r.Partition, r.Offset))})})
 			return
 		}
 	}
@@ -350,20 +353,10 @@ func (e *Enricher) take(r *kgo.Record, now time.Time) {
 // uses it to copy such a record once.
 const MovedFromHeader = "logweave.moved-from"
 
-func movedFrom(r *kgo.Record) []byte {
-	return []byte(strconv.Itoa(int(r.Partition)) + ":" + strconv.FormatInt(r.Offset, 10))
-}
-
 // moveExtra queues out, a misrouted record's copy for its partition or an
-// undecodable record for the DLQ, in the next transaction, unless the raw
-// record r was already moved by a committed transaction (commit metadata
-// x): a re-read after a restart or rebalance does not move it twice.
+// undecodable record for the DLQ, in the next transaction (once: see
+// processor.moveExtra).
 func (e *Enricher) moveExtra(st *partState, r, out *kgo.Record) {
 	st.head = max(st.head, r.Offset+1)
-	if r.Offset < st.movedBelow {
-		e.m.recovered.Inc()
-		return
-	}
-	st.extra = append(st.extra, out)
-	st.movePending = max(st.movePending, r.Offset+1)
+	e.pr.moveExtra(st, r.Offset, out)
 }

@@ -16,6 +16,10 @@ type metrics struct {
 	late            prometheus.Counter
 	early           *prometheus.CounterVec
 	forgotten       prometheus.Counter
+	retried         prometheus.Counter
+	liveEmitted     prometheus.Counter
+	upgrades        prometheus.Counter
+	links           *prometheus.CounterVec
 	recovered       prometheus.Counter
 	undecodable     prometheus.Counter
 	txns            *prometheus.CounterVec
@@ -48,6 +52,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Submissions decided before they completed, by cause: memory (max_pending_submissions or max_pending_bytes) or age (max_pending_age)."}, []string{"cause"}),
 		forgotten: prometheus.NewCounter(prometheus.CounterOpts{Name: "logweave_enrich_decisions_forgotten_total",
 			Help: "Decisions forgotten before decided_ttl because remembered decisions reached a quarter of max_pending_bytes."}),
+		retried: prometheus.NewCounter(prometheus.CounterOpts{Name: "logweave_enrich_retried_records_total",
+			Help: "Records skipped because their submission already had the same record_id (client retries), pending or decided within decided_ttl."}),
+		liveEmitted: prometheus.NewCounter(prometheus.CounterOpts{Name: "logweave_enrich_live_records_total",
+			Help: "Records emitted while their submission was still pending, because a tail rule had fired (live keep)."}),
+		upgrades: prometheus.NewCounter(prometheus.CounterOpts{Name: "logweave_enrich_late_upgrades_total",
+			Help: "Head-sampled submissions upgraded to kept by a late record that fired a tail rule; their dropped records are re-read from the raw topic."}),
+		links: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "logweave_enrich_trace_links_total",
+			Help: "Trace links: written (a span named a trace's submission), read (on the trace's partition), moved (context-only records moved to their submission)."}, []string{"event"}),
 		recovered: prometheus.NewCounter(prometheus.CounterOpts{Name: "logweave_enrich_reread_skipped_total",
 			Help: "Raw records read again after an assignment whose enriched record was already out."}),
 		undecodable: prometheus.NewCounter(prometheus.CounterOpts{Name: "logweave_enrich_undecodable_total",
@@ -57,6 +69,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		committed: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "logweave_enrich_committed_offset",
 			Help: "Committed raw offset (the watermark) per partition."}, []string{"partition"}),
 	}
+	for _, ev := range []string{"written", "read", "moved"} {
+		m.links.WithLabelValues(ev)
+	}
 	for _, c := range []string{"memory", "age"} {
 		m.early.WithLabelValues(c)
 	}
@@ -64,6 +79,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.txns.WithLabelValues(r)
 	}
 	reg.MustRegister(m.recordsIn, m.recordsOut, m.recordsDropped, m.join, m.decisions, m.decisionLatency, m.pendingSubs,
-		m.pendingBytes, m.oldestPending, m.misrouted, m.late, m.early, m.forgotten, m.recovered, m.undecodable, m.txns, m.committed)
+		m.pendingBytes, m.oldestPending, m.misrouted, m.late, m.early, m.forgotten, m.retried, m.liveEmitted, m.upgrades, m.links, m.recovered, m.undecodable, m.txns, m.committed)
 	return m
 }

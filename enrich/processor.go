@@ -1,11 +1,13 @@
 package enrich
 
 import (
+	"encoding/hex"
 	"sort"
 	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
 
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )
@@ -13,12 +15,23 @@ import (
 type kgoRecord = kgo.Record
 
 // processor holds the join and sampling logic; it works on partStates and
-// knows nothing of Kafka.
+// knows nothing of Kafka beyond the records it queues for the next
+// transaction.
 type processor struct {
 	cfg      Config
 	rules    atomic.Pointer[Rules]
 	rawTopic string
 	m        *metrics
+	// partitionOf is the raw partition of a key (Kafka's murmur2); nil in
+	// tests without Kafka, where everything is partition 0.
+	partitionOf func(key string) int32
+}
+
+func (pr *processor) partition(key string) int32 {
+	if pr.partitionOf == nil {
+		return 0
+	}
+	return pr.partitionOf(key)
 }
 
 // add takes one raw record of partition st at offset.
@@ -27,10 +40,20 @@ func (pr *processor) add(st *partState, key string, env *v1.Envelope, offset int
 		st.head = offset + 1
 	}
 	pr.m.recordsIn.WithLabelValues(env.Kind()).Inc()
+	if link := env.GetTraceLink(); link != nil {
+		pr.link(st, link, offset, now)
+		return
+	}
 	if st.emitted[env.GetRecordId()] {
 		// Already out before a restart or rebalance: the recovery scan
 		// found it in the enriched partition.
 		pr.m.recovered.Inc()
+		return
+	}
+	if l := st.links[key]; l != nil && isTraceOnly(env, key) {
+		// A context-only record of a trace whose submission is known:
+		// it goes to the submission's partition.
+		pr.moveToSubmission(st, env, offset, offset, l.sub)
 		return
 	}
 	if dec := st.done[key]; dec != nil {
@@ -39,20 +62,110 @@ func (pr *processor) add(st *partState, key string, env *v1.Envelope, offset int
 	}
 	sub := st.subs[key]
 	if sub == nil {
-		sub = &submission{key: key, firstOffset: offset, spans: map[string]*v1.Span{}, firstSeen: now}
+		sub = newSubmission(key, offset, now)
+		sub.orphan = isTraceOnly(env, key)
 		st.subs[key] = sub
 		st.order = append(st.order, sub)
 	}
+	h := idHash(env.GetRecordId())
+	if _, dup := sub.ids[h]; dup {
+		// A client retry: the same record again.
+		pr.m.retried.Inc()
+		return
+	}
+	sub.ids[h] = struct{}{}
 	mem := recordMem(size)
-	sub.records = append(sub.records, pendingRecord{env: env, offset: offset, size: size})
+	sub.records = append(sub.records, pendingRecord{env: env, offset: offset, size: size, gen: sub.ctxGen})
 	sub.bytes += mem
 	st.bytes += mem
 	sub.lastSeen = now
-	if sp := env.GetSpan(); sp != nil {
+	if sub.merge(env) {
+		sub.ctxGen++
+	}
+	rules := pr.rules.Load()
+	sp := env.GetSpan()
+	if sp != nil {
 		sub.spans[spanKey(sp.GetSpanId())] = sp
-		if isCompletion(sp) && sub.completeAt.IsZero() {
-			sub.completeAt = now.Add(pr.cfg.CompletionGrace)
+		pr.linkTrace(st, sub, sp, offset)
+	}
+	if sub.orphan {
+		// Context-only records of a trace wait for a link to their
+		// submission (or inactivity_timeout): they are neither kept live
+		// nor complete on their own.
+		return
+	}
+	pr.updateCompletion(sub, env, rules, now)
+	if sub.keptBy == "" {
+		pr.evalTail(sub, rules, len(sub.records)-1, sp)
+	}
+	if sub.keptBy != "" {
+		// Live keep: what can be joined goes out at the next flush.
+		pr.emitReady(st, sub, now)
+	}
+}
+
+// evalTail evaluates the tail rules on the record at index i of sub's held
+// records and, when it is a span, again on the held logs that ran in it
+// (their join just changed). The first rule that fires keeps the
+// submission.
+func (pr *processor) evalTail(sub *submission, rules *Rules, i int, sp *v1.Span) {
+	if sub.rules == nil {
+		sub.rules = rules
+	} else if sub.rules != rules {
+		sub.rulesMixed = true // reloaded meanwhile: all are evaluated again at the decision
+	}
+	if name, ok := pr.tailMatch(sub, rules, sub.records[i].env); ok {
+		sub.keptBy = name
+		return
+	}
+	if sp == nil {
+		return
+	}
+	id := sp.GetSpanId()
+	for j := range sub.records {
+		if l := sub.records[j].env.GetLog(); l != nil && string(l.GetSpanId()) == string(id) {
+			sub.records[j].gen = sub.ctxGen
+			if name, ok := pr.tailMatch(sub, rules, sub.records[j].env); ok {
+				sub.keptBy = name
+				return
+			}
 		}
+	}
+}
+
+// tailMatch evaluates the tail rules on one record of a pending submission
+// with the context known now.
+func (pr *processor) tailMatch(sub *submission, rules *Rules, env *v1.Envelope) (string, bool) {
+	var sc *v1.SpanContext
+	if sp := env.GetSpan(); sp != nil {
+		sc = spanContext(sp, v1.JoinStatus_JOIN_STATUS_SELF)
+	} else if id := env.GetLog().GetSpanId(); len(id) > 0 {
+		if sp := sub.spans[spanKey(id)]; sp != nil {
+			sc = spanContext(sp, v1.JoinStatus_JOIN_STATUS_JOINED)
+		}
+	}
+	if sc == nil {
+		sc = &v1.SpanContext{Join: v1.JoinStatus_JOIN_STATUS_MISSING}
+	}
+	return rules.TailMatch(&recordEnv{env: env, span: sc, sub: recordSubmission(sub.merged(), env, sc)})
+}
+
+// updateCompletion sets when a submission is complete on evidence: its span
+// tree closed (a root or feedback span arrived and every span referenced as
+// a parent is present), plus completion_grace for what SDK batching still
+// holds back; or, for a submission without spans, a record matching the
+// rules' completion expression, plus the grace.
+func (pr *processor) updateCompletion(sub *submission, env *v1.Envelope, rules *Rules, now time.Time) {
+	if env.GetSpan() != nil {
+		if sub.treeClosed() {
+			sub.completeAt = now.Add(pr.cfg.CompletionGrace)
+		} else {
+			sub.completeAt = time.Time{}
+		}
+		return
+	}
+	if len(sub.spans) == 0 && sub.completeAt.IsZero() && rules.Completes(&recordEnv{env: env, sub: recordSubmission(sub.merged(), env, nil)}) {
+		sub.completeAt = now.Add(pr.cfg.CompletionGrace)
 	}
 }
 
@@ -81,8 +194,9 @@ func (pr *processor) decideDue(st *partState, now time.Time) {
 	pr.expire(st, now, 0)
 }
 
-// expire forgets decisions older than DecidedTTL, and the oldest ones
-// while the decisions take more than maxBytes (when positive).
+// expire forgets decisions and trace links older than DecidedTTL, and the
+// oldest decisions while the decisions take more than maxBytes (when
+// positive).
 func (pr *processor) expire(st *partState, now time.Time, maxBytes int) {
 	i := 0
 	for ; i < len(st.doneQ); i++ {
@@ -100,43 +214,39 @@ func (pr *processor) expire(st *partState, now time.Time, maxBytes int) {
 		st.doneQ[i] = ""
 	}
 	st.doneQ = st.doneQ[i:]
+	j := 0
+	for ; j < len(st.linkQ); j++ {
+		l := st.links[st.linkQ[j]]
+		if l != nil && now.Sub(l.at) < pr.cfg.DecidedTTL {
+			break
+		}
+		if l != nil {
+			st.decidedBytes -= linkOverhead
+			delete(st.links, st.linkQ[j])
+		}
+		st.linkQ[j] = ""
+	}
+	st.linkQ = st.linkQ[j:]
 }
 
 // decide keeps or drops a whole submission and queues its kept records.
 // The submission's records are released: only the decision is remembered.
 func (pr *processor) decide(st *partState, sub *submission, early earlyCause, now time.Time) {
 	rules := pr.rules.Load()
-	merged := &v1.Submission{}
-	for _, r := range sub.records {
-		if r.env.GetSpan() != nil {
-			mergeSubmission(merged, r.env.Submission())
-		}
-	}
-	for _, r := range sub.records {
-		mergeSubmission(merged, r.env.Submission())
-	}
 	ctxs := make(map[string]*v1.SpanContext, len(sub.spans))
 	for k, sp := range sub.spans {
 		ctxs[k] = spanContext(sp, v1.JoinStatus_JOIN_STATUS_SELF)
 	}
-	tail := ""
-	for _, r := range sub.records {
-		sc := joinContext(r.env, ctxs)
-		if name, ok := rules.TailMatch(&recordEnv{env: r.env, span: sc, sub: recordSubmission(merged, r.env, sc)}); ok {
-			tail = name
-			break
-		}
+	merged := sub.merged()
+	tail := sub.keptBy
+	if tail != "" {
+		early = notEarly // kept live, before any early cause
+	} else {
+		tail = pr.tailAtDecision(sub, rules, merged, ctxs)
 	}
 	dec := &decision{keptBy: tail, early: early, spans: ctxs, sub: merged, at: now}
-	mark := &emitMark{enriched: -1}
-	for _, r := range sub.records {
-		if r.offset > mark.maxRaw {
-			mark.maxRaw = r.offset
-		}
-	}
-	emitted := pr.emitAll(st, sub.key, dec, sub.records, mark, rules, now)
-	if emitted > 0 {
-		st.marks = append(st.marks, mark)
+	if pr.emitAll(st, sub.key, dec, sub.records, sub.nextMark(), rules, now) > 0 {
+		st.listMark(sub)
 	}
 	rule := tail
 	if rule == "" {
@@ -150,22 +260,88 @@ func (pr *processor) decide(st *partState, sub *submission, early earlyCause, no
 	}
 	pr.m.decisions.WithLabelValues(rule).Inc()
 	pr.m.decisionLatency.Observe(now.Sub(sub.firstSeen).Seconds())
-	if old := st.done[sub.key]; old != nil {
+	dec.ids = make([]uint64, 0, len(sub.ids))
+	for h := range sub.ids {
+		dec.ids = append(dec.ids, h)
+	}
+	sort.Slice(dec.ids, func(i, j int) bool { return dec.ids[i] < dec.ids[j] })
+	pr.remember(st, sub.key, dec)
+	st.release(sub)
+}
+
+// tailAtDecision re-evaluates, with the whole submission known, the records
+// whose evaluation context changed since they were evaluated (or all of
+// them when the rules were reloaded), and returns the first rule that
+// fires.
+func (pr *processor) tailAtDecision(sub *submission, rules *Rules, merged *v1.Submission, ctxs map[string]*v1.SpanContext) string {
+	all := sub.rulesMixed || sub.rules != rules
+	for _, r := range sub.records {
+		if !all && r.gen == sub.ctxGen {
+			continue
+		}
+		sc := joinContext(r.env, ctxs)
+		if name, ok := rules.TailMatch(&recordEnv{env: r.env, span: sc, sub: recordSubmission(merged, r.env, sc)}); ok {
+			return name
+		}
+	}
+	return ""
+}
+
+// remember stores a decision for the records that arrive after it.
+func (pr *processor) remember(st *partState, key string, dec *decision) {
+	if old := st.done[key]; old != nil {
 		st.decidedBytes -= old.bytes
 	}
 	dec.bytes = dec.mem()
 	st.decidedBytes += dec.bytes
-	st.done[sub.key] = dec
-	st.doneQ = append(st.doneQ, sub.key)
-	delete(st.subs, sub.key)
-	sub.decided = true
-	sub.records, sub.spans = nil, nil
-	st.bytes -= sub.bytes
-	st.decidedInOrder++
-	st.compactOrder()
+	st.done[key] = dec
+	st.doneQ = append(st.doneQ, key)
 }
 
-// emitAll queues the kept records of a decision and returns how many.
+// emitReady queues the held records of a live-kept submission that can go
+// out now: spans, and logs whose span is present or that name none. Logs
+// waiting for their span stay held until it arrives or the submission is
+// decided. Nothing goes out before the submission's user is known (from any
+// record): a record found by user later must carry it; a submission whose
+// records never name a user streams from its decision on.
+func (pr *processor) emitReady(st *partState, sub *submission, now time.Time) {
+	if sub.merged().GetUserId() == "" {
+		return
+	}
+	ctxs := make(map[string]*v1.SpanContext, len(sub.spans))
+	for k, sp := range sub.spans {
+		ctxs[k] = spanContext(sp, v1.JoinStatus_JOIN_STATUS_SELF)
+	}
+	dec := &decision{keptBy: sub.keptBy, spans: ctxs, sub: sub.merged()}
+	var ready []pendingRecord
+	held := sub.records[:0]
+	for _, r := range sub.records {
+		if id := r.env.GetLog().GetSpanId(); len(id) > 0 && ctxs[spanKey(id)] == nil {
+			held = append(held, r)
+			continue
+		}
+		ready = append(ready, r)
+	}
+	if len(ready) == 0 {
+		return
+	}
+	for i := len(held); i < len(sub.records); i++ {
+		sub.records[i] = pendingRecord{}
+	}
+	sub.records = held
+	for _, r := range ready {
+		mem := recordMem(r.size)
+		sub.bytes -= mem
+		st.bytes -= mem
+	}
+	if pr.emitAll(st, sub.key, dec, ready, sub.nextMark(), pr.rules.Load(), now) > 0 {
+		st.listMark(sub)
+	}
+	pr.m.liveEmitted.Add(float64(len(ready)))
+}
+
+// emitAll queues the kept records of a decision and returns how many; it
+// records the dropped ones' offsets in the decision, for a late upgrade.
 func (pr *processor) emitAll(st *partState, key string, dec *decision, recs []pendingRecord, mark *emitMark, rules *Rules, now time.Time) int {
 	u := sampleHash(key)
 	n := 0
@@ -174,6 +350,7 @@ func (pr *processor) emitAll(st *partState, key string, dec *decision, recs []pe
 		keptBy, rate, ok := dec.keep(r.env, u, rules)
 		if !ok {
 			pr.m.recordsDropped.WithLabelValues(r.env.Kind()).Inc()
+			dec.dropped = append(dec.dropped, r.offset)
 			continue
 		}
 		if r.env.GetLog() != nil {
@@ -190,6 +367,9 @@ func (pr *processor) emitAll(st *partState, key string, dec *decision, recs []pe
 			Source:             &v1.SourcePosition{Topic: pr.rawTopic, Partition: st.p, Offset: r.offset},
 			EnrichedAtUnixNano: uint64(now.UnixNano()),
 		}
+		if r.offset > mark.maxRaw {
+			mark.maxRaw = r.offset
+		}
 		st.out = append(st.out, output{rec: er, key: key, mark: mark})
 		pr.m.recordsOut.WithLabelValues(r.env.Kind()).Inc()
 		n++
@@ -201,6 +381,9 @@ func (pr *processor) emitAll(st *partState, key string, dec *decision, recs []pe
 // rule, else the head rate of the record's level and service.
 func (dec *decision) keep(env *v1.Envelope, u float64, rules *Rules) (keptBy string, rate float64, ok bool) {
 	prefix := dec.early.prefix()
+	if dec.late {
+		prefix = "late:"
+	}
 	if dec.keptBy != "" {
 		return prefix + dec.keptBy, 1, true
 	}
@@ -230,20 +413,51 @@ func joinContext(env *v1.Envelope, ctxs map[string]*v1.SpanContext) *v1.SpanCont
 	return &v1.SpanContext{Join: v1.JoinStatus_JOIN_STATUS_MISSING, SpanId: env.GetLog().GetSpanId()}
 }
 
-// late handles a record of an already decided submission: it follows the
-// decision, joined with the spans known then (a late span joins later
-// records too).
+// late handles a record of an already decided submission: a client retry
+// of a record already emitted or dropped is skipped; otherwise it follows
+// the decision, joined with the spans known then (a late span joins later
+// records too). A record that fires a tail rule after a head decision
+// upgrades it: the record goes out, and so do the records head sampling
+// dropped, re-read from the raw topic (kept_by late:<rule>).
 func (pr *processor) late(st *partState, key string, dec *decision, env *v1.Envelope, offset int64, now time.Time) {
+	h := idHash(env.GetRecordId())
+	if !dec.addID(h) {
+		pr.m.retried.Inc()
+		return
+	}
 	pr.m.late.Inc()
 	if sp := env.GetSpan(); sp != nil {
 		dec.spans[spanKey(sp.GetSpanId())] = spanContext(sp, v1.JoinStatus_JOIN_STATUS_SELF)
-		st.decidedBytes -= dec.bytes
-		dec.bytes = dec.mem()
-		st.decidedBytes += dec.bytes
 	}
 	mergeSubmission(dec.sub, env.Submission())
+	rules := pr.rules.Load()
+	if dec.keptBy == "" {
+		sc := joinContext(env, dec.spans)
+		if name, ok := rules.TailMatch(&recordEnv{env: env, span: sc, sub: recordSubmission(dec.sub, env, sc)}); ok {
+			dec.keptBy, dec.late, dec.early = name, true, notEarly
+			pr.m.upgrades.Inc()
+			if len(dec.dropped) > 0 {
+				st.upgrades = append(st.upgrades, &upgrade{key: key, dec: dec, offsets: dec.dropped, trigger: offset})
+				dec.dropped = nil
+			}
+		}
+	}
 	mark := &emitMark{maxRaw: offset, enriched: -1}
-	if pr.emitAll(st, key, dec, []pendingRecord{{env: env, offset: offset}}, mark, pr.rules.Load(), now) > 0 {
+	if pr.emitAll(st, key, dec, []pendingRecord{{env: env, offset: offset}}, mark, rules, now) > 0 {
+		st.marks = append(st.marks, mark)
+	}
+	st.decidedBytes -= dec.bytes
+	dec.bytes = dec.mem()
+	st.decidedBytes += dec.bytes
+}
+
+// upgraded emits a record re-read from the raw topic for a late upgrade.
+func (pr *processor) upgraded(st *partState, up *upgrade, env *v1.Envelope, offset int64, now time.Time) {
+	if sp := env.GetSpan(); sp != nil {
+		up.dec.spans[spanKey(sp.GetSpanId())] = spanContext(sp, v1.JoinStatus_JOIN_STATUS_SELF)
+	}
+	mark := &emitMark{maxRaw: offset, enriched: -1}
+	if pr.emitAll(st, up.key, up.dec, []pendingRecord{{env: env, offset: offset}}, mark, pr.rules.Load(), now) > 0 {
 		st.marks = append(st.marks, mark)
 	}
 }
@@ -305,4 +519,117 @@ func oldestPendingAge(states map[int32]*partState, now time.Time) time.Duration 
 		}
 	}
 	return age
+}
+
+// linkTrace writes, once per trace of a pending submission, a TraceLink
+// keyed by the trace id to the partition of that trace's context-only
+// records, whose owner then moves them here (see link).
+func (pr *processor) linkTrace(st *partState, sub *submission, sp *v1.Span, offset int64) {
+	if len(sp.GetTraceId()) == 0 || sp.GetSubmission().GetSubmitId() == "" || sub.key != sp.GetSubmission().GetSubmitId() {
+		return
+	}
+	t := hex.EncodeToString(sp.GetTraceId())
+	if sub.traces[t] {
+		return
+	}
+	if sub.traces == nil {
+		sub.traces = map[string]bool{}
+	}
+	sub.traces[t] = true
+	link := &v1.Envelope{SchemaVersion: v1.SchemaVersion, Record: &v1.Envelope_TraceLink{TraceLink: &v1.TraceLink{
+		TraceId: sp.GetTraceId(), Submission: linkSubmission(sub.merged(), sub.key)}}}
+	b, err := proto.Marshal(link)
+	if err != nil {
+		return
+	}
+	pr.m.links.WithLabelValues("written").Inc()
+	pr.moveExtra(st, offset, &kgo.Record{Topic: pr.rawTopic, Partition: pr.partition(t), Key: []byte(t), Value: b})
+}
+
+// linkSubmission is the submission context a link carries: what is known of
+// the submission, its stage left to each record.
+func linkSubmission(merged *v1.Submission, key string) *v1.Submission {
+	s := proto.Clone(merged).(*v1.Submission)
+	s.Stage = v1.Stage_STAGE_UNSPECIFIED
+	if s.SubmitId == "" {
+		s.SubmitId = key
+	}
+	return s
+}
+
+// link takes a TraceLink read on this partition: the trace's context-only
+// records pending here move to the submission's partition now, and later
+// ones as they arrive (for decided_ttl).
+func (pr *processor) link(st *partState, link *v1.TraceLink, offset int64, now time.Time) {
+	t := hex.EncodeToString(link.GetTraceId())
+	if t == "" || link.GetSubmission().GetSubmitId() == "" {
+		return
+	}
+	pr.m.links.WithLabelValues("read").Inc()
+	if st.links[t] == nil {
+		st.linkQ = append(st.linkQ, t)
+		st.decidedBytes += linkOverhead
+	}
+	st.links[t] = &traceLink{sub: link.GetSubmission(), at: now}
+	sub := st.subs[t]
+	if sub == nil || !sub.orphan {
+		return
+	}
+	for _, r := range sub.records {
+		pr.moveToSubmission(st, r.env, r.offset, offset, link.GetSubmission())
+	}
+	st.release(sub)
+}
+
+// moveToSubmission re-produces a context-only record to its submission's
+// partition with the submission filled in, in the next transaction. trigger
+// is the raw offset whose processing moves it (the link, or the record
+// itself): a re-read below the committed metadata's x does not move it
+// again.
+func (pr *processor) moveToSubmission(st *partState, env *v1.Envelope, offset, trigger int64, sub *v1.Submission) {
+	moved := proto.Clone(env).(*v1.Envelope)
+	s := proto.Clone(sub).(*v1.Submission)
+	if l := moved.GetLog(); l != nil {
+		s.Stage = l.GetSubmission().GetStage()
+		l.Submission = s
+	} else if sp := moved.GetSpan(); sp != nil {
+		s.Stage = sp.GetSubmission().GetStage()
+		sp.Submission = s
+	}
+	b, err := proto.Marshal(moved)
+	if err != nil {
+		return
+	}
+	pr.m.links.WithLabelValues("moved").Inc()
+	pr.moveExtra(st, trigger, &kgo.Record{Topic: pr.rawTopic, Partition: pr.partition(s.GetSubmitId()), Key: []byte(s.GetSubmitId()), Value: b,
+		Headers: []kgo.RecordHeader{{Key: MovedFromHeader, Value: []byte(movedFromValue(st.p, offset))}}})
+}
+
+// moveExtra queues out (a record re-produced elsewhere: a moved misrouted
+// or context-only record, a trace link, an undecodable record for the DLQ)
+// for the next transaction, unless the raw record at trigger was already
+// processed by a committed transaction that moved it (commit metadata x):
+// a re-read after a restart or rebalance does not move it twice.
+func (pr *processor) moveExtra(st *partState, trigger int64, out *kgo.Record) {
+	if trigger < st.movedBelow {
+		pr.m.recovered.Inc()
+		return
+	}
+	st.extra = append(st.extra, out)
+	st.movePending = max(st.movePending, trigger+1)
+}
+
+// isTraceOnly says whether a record carries only the trace context of its
+// submission: no submit_id, keyed by its trace id.
+func isTraceOnly(env *v1.Envelope, key string) bool {
+	if env.Submission().GetSubmitId() != "" {
+		return false
+	}
+	var trace []byte
+	if l := env.GetLog(); l != nil {
+		trace = l.GetTraceId()
+	} else {
+		trace = env.GetSpan().GetTraceId()
+	}
+	return len(trace) > 0 && hex.EncodeToString(trace) == key
 }

@@ -23,6 +23,11 @@ type RulesConfig struct {
 	Tail []TailRule `yaml:"tail"`
 	// Head sampling applies to submissions no tail rule keeps.
 	Head HeadConfig `yaml:"head"`
+	// Completion marks a submission without spans (logs only, e.g.
+	// NDJSON) complete when one of its records matches: it is decided
+	// completion_grace later instead of after inactivity_timeout. Empty:
+	// never. Default `stage == "feedback"`.
+	Completion string `yaml:"completion"`
 }
 
 // TailRule is a named expression (see package expr).
@@ -59,6 +64,7 @@ func DefaultRules() RulesConfig {
 			Levels:    map[string]float64{"fatal": 1, "error": 1, "warn": 0.5, "info": 0.1, "debug": 0, "trace": 0},
 			DebugRate: 1,
 		},
+		Completion: `stage == "feedback"`,
 	}
 }
 
@@ -95,8 +101,9 @@ func ParseRules(b []byte) (*Rules, error) {
 // Rules are compiled sampling rules. They are immutable; reloading builds
 // new Rules.
 type Rules struct {
-	cfg  RulesConfig
-	tail []compiledRule
+	cfg        RulesConfig
+	tail       []compiledRule
+	completion *expr.Expr
 	// rates by level rank (index 1..6) for services without overrides.
 	levels [7]float64
 }
@@ -131,6 +138,13 @@ func CompileRules(cfg RulesConfig) (*Rules, error) {
 			continue
 		}
 		r.tail = append(r.tail, compiledRule{name: t.Name, e: e})
+	}
+	if cfg.Completion != "" {
+		e, err := expr.Parse(cfg.Completion)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("completion: %w", err))
+		}
+		r.completion = e
 	}
 	for lvl, rate := range cfg.Head.Levels {
 		rank := expr.LevelRank(lvl)
@@ -174,6 +188,10 @@ func (r *Rules) TailMatch(env expr.Env) (string, bool) {
 	}
 	return "", false
 }
+
+// Completes says whether a record marks its (span-less) submission
+// complete.
+func (r *Rules) Completes(env expr.Env) bool { return r.completion != nil && r.completion.Eval(env) }
 
 // HeadRate is the keep rate of a record of the given level rank (1 trace
 // ... 6 fatal; 0 unknown counts as info) and service.
@@ -279,7 +297,7 @@ func (e *recordEnv) Field(name, key string) (expr.Value, bool) {
 	case "cluster":
 		return str(e.env.Resource().GetCluster())
 	case "span.name":
-		if e.span == nil {
+		if e.span == nil || e.span.GetJoin() == v1.JoinStatus_JOIN_STATUS_MISSING {
 			return expr.Value{}, false
 		}
 		return str(e.span.GetName())

@@ -2,6 +2,9 @@ package enrich
 
 import (
 	"encoding/hex"
+	"hash/fnv"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -10,24 +13,146 @@ import (
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )
 
-// pendingRecord is a raw record held until its submission is decided.
+// pendingRecord is a raw record held until it is emitted or dropped.
 type pendingRecord struct {
 	env    *v1.Envelope
 	offset int64
 	size   int
+	gen    uint32 // the submission's ctxGen when the tail rules last saw it
 }
 
 // submission is the state of one undecided submission.
 type submission struct {
 	key         string
 	firstOffset int64
-	records     []pendingRecord
-	spans       map[string]*v1.Span // by span id (hex)
-	bytes       int
-	firstSeen   time.Time
-	lastSeen    time.Time
-	completeAt  time.Time // zero until the root or feedback span arrived
-	decided     bool
+	// records are the held records: all of them until the submission is
+	// kept live, then only the logs still waiting for their span.
+	records    []pendingRecord
+	spans      map[string]*v1.Span // by span id (hex)
+	ids        map[uint64]struct{} // idHash of every record id seen: client retries are skipped
+	bytes      int
+	firstSeen  time.Time
+	lastSeen   time.Time
+	completeAt time.Time // zero until complete on evidence (updateCompletion)
+	decided    bool
+	// keptBy is the tail rule that fired while pending: the submission is
+	// kept, and its records go out as they become ready (live keep).
+	keptBy string
+	// rules are the rules the records were evaluated with; ctxGen counts
+	// changes of the submission context, so that a decision re-evaluates
+	// only the records evaluated before the last change.
+	rules      *Rules
+	rulesMixed bool
+	ctxGen     uint32
+	// spanSub and logSub merge the submission context of the spans and of
+	// the logs (spans win); mergedSub caches their merge at mergedGen.
+	spanSub, logSub *v1.Submission
+	mergedSub       *v1.Submission
+	mergedGen       uint32
+	// traces are the trace ids (hex) a TraceLink was written for.
+	traces map[string]bool
+	// orphan: keyed by a trace id, with context-only records (no
+	// submit_id), waiting for a TraceLink.
+	orphan bool
+	// mark is the emission bookkeeping of records emitted since the last
+	// transaction; markListed says it is in partState.marks.
+	mark       *emitMark
+	markListed bool
+}
+
+func newSubmission(key string, offset int64, now time.Time) *submission {
+	return &submission{key: key, firstOffset: offset, spans: map[string]*v1.Span{}, ids: map[uint64]struct{}{},
+		firstSeen: now, spanSub: &v1.Submission{}, logSub: &v1.Submission{}}
+}
+
+// merge adds a record's submission context and says whether it changed.
+func (sub *submission) merge(env *v1.Envelope) bool {
+	dst := sub.logSub
+	if env.GetSpan() != nil {
+		dst = sub.spanSub
+	}
+	return mergeSubmission(dst, env.Submission())
+}
+
+// merged is the submission context known so far: the spans', completed
+// from the logs'. The result is shared: callers must not modify it.
+func (sub *submission) merged() *v1.Submission {
+	if sub.mergedSub == nil || sub.mergedGen != sub.ctxGen {
+		m := proto.Clone(sub.spanSub).(*v1.Submission)
+		mergeSubmission(m, sub.logSub)
+		sub.mergedSub, sub.mergedGen = m, sub.ctxGen
+	}
+	return sub.mergedSub
+}
+
+// treeClosed says whether the span tree is closed: a root or feedback span
+// arrived, and every span referenced as a parent by another span is there.
+func (sub *submission) treeClosed() bool {
+	closing := false
+	for _, sp := range sub.spans {
+		if isCompletion(sp) {
+			closing = true
+			continue
+		}
+		if p := sp.GetParentSpanId(); len(p) > 0 && sub.spans[spanKey(p)] == nil {
+			return false
+		}
+	}
+	return closing
+}
+
+// nextMark is the emission mark for records emitted now: the current one
+// while it is not produced yet, else a new one.
+func (sub *submission) nextMark() *emitMark {
+	if sub.mark == nil || sub.mark.enriched >= 0 {
+		sub.mark = &emitMark{maxRaw: -1, enriched: -1}
+		sub.markListed = false
+	}
+	return sub.mark
+}
+
+// listMark adds sub's current mark to the partition's marks once.
+func (st *partState) listMark(sub *submission) {
+	if !sub.markListed {
+		st.marks = append(st.marks, sub.mark)
+		sub.markListed = true
+	}
+}
+
+// release forgets a decided (or moved) submission's records.
+func (st *partState) release(sub *submission) {
+	delete(st.subs, sub.key)
+	sub.decided = true
+	sub.records, sub.spans, sub.ids, sub.mergedSub = nil, nil, nil, nil
+	st.bytes -= sub.bytes
+	st.decidedInOrder++
+	st.compactOrder()
+}
+
+// idHash is the identity of a record id in the dedup sets.
+func idHash(id string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	return h.Sum64()
+}
+
+// traceLink is what a TraceLink said: the submission of a trace.
+type traceLink struct {
+	sub *v1.Submission
+	at  time.Time
+}
+
+// upgrade is a late upgrade waiting for its dropped records to be re-read
+// from the raw topic; it holds the watermark at its trigger.
+type upgrade struct {
+	key     string
+	dec     *decision
+	offsets []int64
+	trigger int64
+}
+
+func movedFromValue(p int32, offset int64) string {
+	return strconv.Itoa(int(p)) + ":" + strconv.FormatInt(offset, 10)
 }
 
 // Memory estimates. Decoded protobuf records take several times their
@@ -38,23 +163,45 @@ const (
 	decisionOverhead = 256 // per remembered decision
 	spanCtxOverhead  = 320 // per span context of a remembered decision
 	orderOverhead    = 64  // per decided submission still in order
+	linkOverhead     = 192 // per remembered trace link
 )
 
 // recordMem is the heap a held raw record of size wire bytes is counted as.
 func recordMem(size int) int { return 2*size + recordOverhead }
 
 // mem is the heap a remembered decision is counted as.
-func (d *decision) mem() int { return decisionOverhead + len(d.spans)*spanCtxOverhead }
+func (d *decision) mem() int {
+	return decisionOverhead + len(d.spans)*spanCtxOverhead + 8*(cap(d.ids)+cap(d.dropped))
+}
 
 // decision is what was decided for a submission, kept for records that
 // arrive after the decision.
 type decision struct {
 	keptBy string // tail rule, or "" for head sampling
 	early  earlyCause
+	late   bool // upgraded by a late record: kept_by "late:<rule>"
 	spans  map[string]*v1.SpanContext
 	sub    *v1.Submission
 	at     time.Time
 	bytes  int // counted in partState.decidedBytes
+	// ids are the sorted idHashes of the records emitted or dropped: a
+	// client retry of one of them is skipped.
+	ids []uint64
+	// dropped are the raw offsets of the records head sampling dropped,
+	// re-read by a late upgrade.
+	dropped []int64
+}
+
+// addID adds a record id's hash; false when it was there already.
+func (d *decision) addID(h uint64) bool {
+	i := sort.Search(len(d.ids), func(i int) bool { return d.ids[i] >= h })
+	if i < len(d.ids) && d.ids[i] == h {
+		return false
+	}
+	d.ids = append(d.ids, 0)
+	copy(d.ids[i+1:], d.ids[i:])
+	d.ids[i] = h
+	return true
 }
 
 // earlyCause says why a submission was decided before it completed.
@@ -81,6 +228,7 @@ func (c earlyCause) prefix() string {
 // early cause and the rule ("" for head sampling).
 func parseKeptBy(keptBy string) (earlyCause, string) {
 	cause := notEarly
+	keptBy = strings.TrimPrefix(keptBy, "late:")
 	if rest, ok := strings.CutPrefix(keptBy, "early:"); ok {
 		cause, keptBy = earlyMemory, rest
 		if rest, ok := strings.CutPrefix(keptBy, "age:"); ok {
@@ -134,10 +282,17 @@ type partState struct {
 	enrichedNext int64
 	committed    int64 // last committed raw offset (the watermark)
 	out          []output
-	// extra are raw records re-produced to their right partition
-	// (misrouted) and undecodable records bound for the DLQ, written in
-	// the same transaction.
+	// extra are records written elsewhere in the same transaction: raw
+	// records re-produced to their right partition (misrouted, or
+	// context-only records of a linked trace), trace links, and
+	// undecodable records bound for the DLQ.
 	extra []*kgoRecord
+	// links are the trace links read here (trace id hex -> submission),
+	// in linkQ order for expiry after decided_ttl.
+	links map[string]*traceLink
+	linkQ []string
+	// upgrades wait for their dropped records to be re-read.
+	upgrades []*upgrade
 }
 
 type emitMark struct {
@@ -146,7 +301,7 @@ type emitMark struct {
 }
 
 func newPartState(topic string, p int32, committed, enrichedNext int64) *partState {
-	return &partState{p: p, topic: topic, subs: map[string]*submission{}, done: map[string]*decision{},
+	return &partState{p: p, topic: topic, subs: map[string]*submission{}, done: map[string]*decision{}, links: map[string]*traceLink{},
 		emitted: map[string]bool{}, recovered: map[string]*emitMark{}, head: committed, committed: committed, enrichedNext: enrichedNext}
 }
 
@@ -178,10 +333,14 @@ func (st *partState) watermark() int64 {
 		st.order = st.order[1:]
 		st.decidedInOrder--
 	}
+	wm := st.head
 	if len(st.order) > 0 {
-		return st.order[0].firstOffset
+		wm = st.order[0].firstOffset
 	}
-	return st.head
+	for _, up := range st.upgrades {
+		wm = min(wm, up.trigger)
+	}
+	return wm
 }
 
 // commitMetadata is the metadata committed with watermark wm.
@@ -243,27 +402,27 @@ func isCompletion(sp *v1.Span) bool {
 	return len(sp.GetParentSpanId()) == 0 || sp.GetSubmission().GetStage() == v1.Stage_STAGE_FEEDBACK || sp.GetName() == "feedback"
 }
 
-// mergeSubmission fills empty fields of dst from src.
-func mergeSubmission(dst, src *v1.Submission) {
+// mergeSubmission fills empty fields of dst from src and says whether it
+// changed dst.
+func mergeSubmission(dst, src *v1.Submission) bool {
 	if src == nil {
-		return
+		return false
 	}
-	if dst.SubmitId == "" {
-		dst.SubmitId = src.SubmitId
+	changed := false
+	fill := func(d *string, s string) {
+		if *d == "" && s != "" {
+			*d, changed = s, true
+		}
 	}
-	if dst.UserId == "" {
-		dst.UserId = src.UserId
-	}
-	if dst.ProblemId == "" {
-		dst.ProblemId = src.ProblemId
-	}
+	fill(&dst.SubmitId, src.SubmitId)
+	fill(&dst.UserId, src.UserId)
+	fill(&dst.ProblemId, src.ProblemId)
+	fill(&dst.Lang, src.Lang)
 	if dst.SubmissionSeq == nil && src.SubmissionSeq != nil {
 		v := *src.SubmissionSeq
-		dst.SubmissionSeq = &v
+		dst.SubmissionSeq, changed = &v, true
 	}
-	if dst.Lang == "" {
-		dst.Lang = src.Lang
-	}
+	return changed
 }
 
 func spanKey(id []byte) string { return hex.EncodeToString(id) }

@@ -40,6 +40,7 @@ type Envelope struct {
 	//
 	//	*Envelope_Log
 	//	*Envelope_Span
+	//	*Envelope_TraceLink
 	Record        isEnvelope_Record `protobuf_oneof:"record"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -121,6 +122,15 @@ func (x *Envelope) GetSpan() *Span {
 	return nil
 }
 
+func (x *Envelope) GetTraceLink() *TraceLink {
+	if x != nil {
+		if x, ok := x.Record.(*Envelope_TraceLink); ok {
+			return x.TraceLink
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Record interface {
 	isEnvelope_Record()
 }
@@ -133,23 +143,95 @@ type Envelope_Span struct {
 	Span *Span `protobuf:"bytes,11,opt,name=span,proto3,oneof"`
 }
 
+type Envelope_TraceLink struct {
+	// Written by the enricher, never by ingest (see TraceLink).
+	TraceLink *TraceLink `protobuf:"bytes,12,opt,name=trace_link,json=traceLink,proto3,oneof"`
+}
+
 func (*Envelope_Log) isEnvelope_Record() {}
 
 func (*Envelope_Span) isEnvelope_Record() {}
+
+func (*Envelope_TraceLink) isEnvelope_Record() {}
+
+// TraceLink says that a trace belongs to a submission. The enricher writes
+// one, keyed by the trace id in hex, when a span tells it which submission a
+// trace is part of: it lands on the partition of the trace's context-only
+// records (OpenTelemetry log bridges put trace_id and span_id on a log, not
+// submit_id, so ingest keys such a log by its trace id), whose owner then
+// moves them to the submission's partition with the submission filled in.
+type TraceLink struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TraceId       []byte                 `protobuf:"bytes,1,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	Submission    *Submission            `protobuf:"bytes,2,opt,name=submission,proto3" json:"submission,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TraceLink) Reset() {
+	*x = TraceLink{}
+	mi := &file_logweave_v1_envelope_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TraceLink) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TraceLink) ProtoMessage() {}
+
+func (x *TraceLink) ProtoReflect() protoreflect.Message {
+	mi := &file_logweave_v1_envelope_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TraceLink.ProtoReflect.Descriptor instead.
+func (*TraceLink) Descriptor() ([]byte, []int) {
+	return file_logweave_v1_envelope_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *TraceLink) GetTraceId() []byte {
+	if x != nil {
+		return x.TraceId
+	}
+	return nil
+}
+
+func (x *TraceLink) GetSubmission() *Submission {
+	if x != nil {
+		return x.Submission
+	}
+	return nil
+}
 
 var File_logweave_v1_envelope_proto protoreflect.FileDescriptor
 
 const file_logweave_v1_envelope_proto_rawDesc = "" +
 	"\n" +
-	"\x1alogweave/v1/envelope.proto\x12\vlogweave.v1\x1a\x15logweave/v1/log.proto\x1a\x16logweave/v1/span.proto\"\xda\x01\n" +
+	"\x1alogweave/v1/envelope.proto\x12\vlogweave.v1\x1a\x18logweave/v1/common.proto\x1a\x15logweave/v1/log.proto\x1a\x16logweave/v1/span.proto\"\x93\x02\n" +
 	"\bEnvelope\x12%\n" +
 	"\x0eschema_version\x18\x01 \x01(\rR\rschemaVersion\x12\x1b\n" +
 	"\trecord_id\x18\x02 \x01(\tR\brecordId\x121\n" +
 	"\x15ingested_at_unix_nano\x18\x03 \x01(\x06R\x12ingestedAtUnixNano\x12$\n" +
 	"\x03log\x18\n" +
 	" \x01(\v2\x10.logweave.v1.LogH\x00R\x03log\x12'\n" +
-	"\x04span\x18\v \x01(\v2\x11.logweave.v1.SpanH\x00R\x04spanB\b\n" +
-	"\x06recordB=Z;github.com/logweave/logweave/schemas/logweave/v1;logweavev1b\x06proto3"
+	"\x04span\x18\v \x01(\v2\x11.logweave.v1.SpanH\x00R\x04span\x127\n" +
+	"\n" +
+	"trace_link\x18\f \x01(\v2\x16.logweave.v1.TraceLinkH\x00R\ttraceLinkB\b\n" +
+	"\x06record\"_\n" +
+	"\tTraceLink\x12\x19\n" +
+	"\btrace_id\x18\x01 \x01(\fR\atraceId\x127\n" +
+	"\n" +
+	"submission\x18\x02 \x01(\v2\x17.logweave.v1.SubmissionR\n" +
+	"submissionB=Z;github.com/logweave/logweave/schemas/logweave/v1;logweavev1b\x06proto3"
 
 var (
 	file_logweave_v1_envelope_proto_rawDescOnce sync.Once
@@ -163,20 +245,24 @@ func file_logweave_v1_envelope_proto_rawDescGZIP() []byte {
 	return file_logweave_v1_envelope_proto_rawDescData
 }
 
-var file_logweave_v1_envelope_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_logweave_v1_envelope_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
 var file_logweave_v1_envelope_proto_goTypes = []any{
-	(*Envelope)(nil), // 0: logweave.v1.Envelope
-	(*Log)(nil),      // 1: logweave.v1.Log
-	(*Span)(nil),     // 2: logweave.v1.Span
+	(*Envelope)(nil),   // 0: logweave.v1.Envelope
+	(*TraceLink)(nil),  // 1: logweave.v1.TraceLink
+	(*Log)(nil),        // 2: logweave.v1.Log
+	(*Span)(nil),       // 3: logweave.v1.Span
+	(*Submission)(nil), // 4: logweave.v1.Submission
 }
 var file_logweave_v1_envelope_proto_depIdxs = []int32{
-	1, // 0: logweave.v1.Envelope.log:type_name -> logweave.v1.Log
-	2, // 1: logweave.v1.Envelope.span:type_name -> logweave.v1.Span
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	2, // 0: logweave.v1.Envelope.log:type_name -> logweave.v1.Log
+	3, // 1: logweave.v1.Envelope.span:type_name -> logweave.v1.Span
+	1, // 2: logweave.v1.Envelope.trace_link:type_name -> logweave.v1.TraceLink
+	4, // 3: logweave.v1.TraceLink.submission:type_name -> logweave.v1.Submission
+	4, // [4:4] is the sub-list for method output_type
+	4, // [4:4] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_logweave_v1_envelope_proto_init() }
@@ -184,11 +270,13 @@ func file_logweave_v1_envelope_proto_init() {
 	if File_logweave_v1_envelope_proto != nil {
 		return
 	}
+	file_logweave_v1_common_proto_init()
 	file_logweave_v1_log_proto_init()
 	file_logweave_v1_span_proto_init()
 	file_logweave_v1_envelope_proto_msgTypes[0].OneofWrappers = []any{
 		(*Envelope_Log)(nil),
 		(*Envelope_Span)(nil),
+		(*Envelope_TraceLink)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -196,7 +284,7 @@ func file_logweave_v1_envelope_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_logweave_v1_envelope_proto_rawDesc), len(file_logweave_v1_envelope_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   1,
+			NumMessages:   2,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

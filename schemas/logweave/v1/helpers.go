@@ -31,13 +31,15 @@ func (n SeverityNumber) Level() string {
 	return LevelUnknown
 }
 
-// Kind is "log" or "span", or "" for an empty envelope.
+// Kind is "log", "span" or "trace_link", or "" for an empty envelope.
 func (e *Envelope) Kind() string {
 	switch e.GetRecord().(type) {
 	case *Envelope_Log:
 		return "log"
 	case *Envelope_Span:
 		return "span"
+	case *Envelope_TraceLink:
+		return "trace_link"
 	}
 	return ""
 }
