@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/logweave/logweave/internal/kafka"
 	"github.com/logweave/logweave/internal/partition"
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )
@@ -59,6 +60,9 @@ type Enricher struct {
 	nparts int32
 	// rawTopicID is needed by offset commit requests of newer versions.
 	rawTopicID [16]byte
+	// leaver leaves the group at the end of Run without waiting for a
+	// rebalance in flight (internal/kafka).
+	leaver *kafka.Leaver
 
 	// ready is closed once cl and adm are set: franz-go may call the
 	// rebalance callbacks before NewClient returns to New.
@@ -143,9 +147,11 @@ func New(cfg Config, topics Topics, rules *Rules, base []kgo.Opt, deps Deps) (*E
 		states: map[int32]*partState{}, ready: make(chan struct{})}
 	e.pr = &processor{cfg: cfg, rawTopic: topics.Raw, m: e.m}
 	e.pr.rules.Store(rules)
+	e.leaver = kafka.NewLeaver(base, cfg.group())
 	opts := append([]kgo.Opt{}, base...)
 	opts = append(opts,
 		kgo.ConsumerGroup(cfg.group()),
+		e.leaver.Opt(), // Run's end cancels it to leave without waiting for a rebalance
 		kgo.ConsumeTopics(topics.Raw),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.DisableAutoCommit(),
@@ -180,7 +186,7 @@ func (e *Enricher) Client() *kgo.Client { return e.cl }
 // decided and leaves the group; undecided submissions are re-read by the
 // next owner.
 func (e *Enricher) Run(ctx context.Context) error {
-	defer e.cl.Close()
+	defer e.leave()
 	if err := e.loadPartitionCount(ctx); err != nil {
 		return err
 	}
@@ -235,6 +241,17 @@ func (e *Enricher) Run(ctx context.Context) error {
 	err := e.flush(fctx)
 	e.mu.Unlock()
 	return err
+}
+
+// leave leaves the group and closes the client once the final flush is
+// done, without waiting for a rebalance in flight: one held up by a member
+// that died without leaving lasts until that member's session expires.
+func (e *Enricher) leave() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.leaver.Leave(ctx, e.cl); err != nil {
+		e.logger.Warn("leaving the group failed; its partitions move when this member's session times out", "err", err)
+	}
 }
 
 func (e *Enricher) loadPartitionCount(ctx context.Context) error {
