@@ -12,9 +12,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/logweave/logweave/internal/admin"
 	"github.com/logweave/logweave/internal/kafka"
 	"github.com/logweave/logweave/internal/partition"
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
@@ -33,6 +35,10 @@ type Deps struct {
 	Registerer prometheus.Registerer
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Startup, when set, is the readiness check of Run's startup step
+	// (loading the topics' partition counts, retried while Kafka is not
+	// ready); nil: none.
+	Startup *admin.Pending
 }
 
 // Enricher is one member of the logweave-enrich group.
@@ -63,6 +69,8 @@ type Enricher struct {
 	// leaver leaves the group at the end of Run without waiting for a
 	// rebalance in flight (internal/kafka).
 	leaver *kafka.Leaver
+	// startup is Deps.Startup.
+	startup *admin.Pending
 
 	// ready is closed once cl and adm are set: franz-go may call the
 	// rebalance callbacks before NewClient returns to New.
@@ -144,7 +152,7 @@ func New(cfg Config, topics Topics, rules *Rules, base []kgo.Opt, deps Deps) (*E
 		deps.Now = time.Now
 	}
 	e := &Enricher{cfg: cfg, topics: topics, base: base, logger: deps.Logger, m: newMetrics(deps.Registerer), now: deps.Now,
-		states: map[int32]*partState{}, ready: make(chan struct{})}
+		states: map[int32]*partState{}, ready: make(chan struct{}), startup: deps.Startup}
 	e.pr = &processor{cfg: cfg, rawTopic: topics.Raw, m: e.m}
 	e.pr.rules.Store(rules)
 	e.leaver = kafka.NewLeaver(base, cfg.group())
@@ -254,23 +262,34 @@ func (e *Enricher) leave() {
 	}
 }
 
+// loadPartitionCount retries while Kafka or the topics are not there yet
+// (processes of a fleet start in any order) and gives up on what retrying
+// cannot fix, such as the partition counts not matching.
 func (e *Enricher) loadPartitionCount(ctx context.Context) error {
+	st := kafka.Startup{Logger: e.logger, Pending: e.startup}
+	return st.Do(ctx, "loading the partition counts of "+e.topics.Raw+" and "+e.topics.Enriched, e.loadPartitionCountOnce)
+}
+
+func (e *Enricher) loadPartitionCountOnce(ctx context.Context) error {
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	td, err := e.adm.ListTopics(tctx, e.topics.Raw, e.topics.Enriched)
 	if err != nil {
 		return fmt.Errorf("describing topics: %w", err)
 	}
+	for _, t := range []string{e.topics.Raw, e.topics.Enriched} {
+		d, ok := td[t]
+		if !ok {
+			return fmt.Errorf("topic %s: %w", t, kerr.UnknownTopicOrPartition)
+		}
+		if d.Err != nil {
+			return fmt.Errorf("topic %s: %w", t, d.Err)
+		}
+	}
 	raw, enr := td[e.topics.Raw], td[e.topics.Enriched]
-	if raw.Err != nil {
-		return fmt.Errorf("topic %s: %w", e.topics.Raw, raw.Err)
-	}
-	if enr.Err != nil {
-		return fmt.Errorf("topic %s: %w", e.topics.Enriched, enr.Err)
-	}
 	if len(raw.Partitions) != len(enr.Partitions) {
-		return fmt.Errorf("%s has %d partitions but %s has %d: the enricher writes raw partition p to enriched partition p, so they must match",
-			e.topics.Raw, len(raw.Partitions), e.topics.Enriched, len(enr.Partitions))
+		return fmt.Errorf("%s has %d partitions but %s has %d: the enricher writes raw partition p to enriched partition p, so they must match: %w",
+			e.topics.Raw, len(raw.Partitions), e.topics.Enriched, len(enr.Partitions), kafka.ErrPartitionMismatch)
 	}
 	e.nparts = int32(len(raw.Partitions))
 	e.rawTopicID = raw.ID
