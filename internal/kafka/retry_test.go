@@ -197,3 +197,38 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Two processes bootstrapping at once: ours loses the create race and the
+// topic is not yet in the metadata it reads next (UNKNOWN_TOPIC_OR_PARTITION
+// right after a concurrent create). The bootstrap retries and succeeds.
+func TestStartup_BootstrapRetriesAfterConcurrentCreate(t *testing.T) {
+	c := testkafka.Start(t)
+	c.ControlKey(int16(kmsg.CreateTopics), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		// The other process's create is in flight: answer
+		// TOPIC_ALREADY_EXISTS without the topic being there yet.
+		creq := req.(*kmsg.CreateTopicsRequest)
+		resp := creq.ResponseKind().(*kmsg.CreateTopicsResponse)
+		for _, rt := range creq.Topics {
+			st := kmsg.NewCreateTopicsResponseTopic()
+			st.Topic, st.ErrorCode = rt.Topic, kerr.TopicAlreadyExists.Code
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	cl := newClient(t, kgo.SeedBrokers(c.Brokers()...))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var errs []error
+	st := kafka.Startup{Backoff: kafka.Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}}
+	err := st.Do(ctx, "bootstrapping topics", func(ctx context.Context) error {
+		_, err := kafka.EnsureTopics(ctx, kadm.NewClient(cl), -1, kafka.Default().Topics.Specs())
+		errs = append(errs, err)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("bootstrap: %v (attempts: %v)", err, errs)
+	}
+	if len(errs) < 2 || !errors.Is(errs[0], kerr.UnknownTopicOrPartition) {
+		t.Errorf("attempts: %v; want the first to fail with UNKNOWN_TOPIC_OR_PARTITION", errs)
+	}
+}
