@@ -12,9 +12,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/logweave/logweave/internal/admin"
+	"github.com/logweave/logweave/internal/kafka"
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )
 
@@ -31,6 +34,10 @@ type Deps struct {
 	Registerer prometheus.Registerer
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Startup, when set, is the readiness check of Run's startup step
+	// (loading the topics' partition counts, retried while Kafka is not
+	// ready); nil: none.
+	Startup *admin.Pending
 }
 
 // Enricher is one member of the logweave-enrich group.
@@ -61,6 +68,11 @@ type Enricher struct {
 	keyPart kgo.TopicPartitioner
 	// rawTopicID is needed by offset commit requests of newer versions.
 	rawTopicID [16]byte
+	// leaver leaves the group at the end of Run without waiting for a
+	// rebalance in flight (internal/kafka).
+	leaver *kafka.Leaver
+	// startup is Deps.Startup.
+	startup *admin.Pending
 
 	// ready is closed once cl and adm are set: franz-go may call the
 	// rebalance callbacks before NewClient returns to New.
@@ -170,15 +182,17 @@ func New(cfg Config, topics Topics, rules *Rules, base []kgo.Opt, deps Deps) (*E
 		deps.Now = time.Now
 	}
 	e := &Enricher{cfg: cfg, topics: topics, base: base, logger: deps.Logger, m: newMetrics(deps.Registerer), now: deps.Now,
-		states: map[int32]*partState{}, ready: make(chan struct{})}
+		states: map[int32]*partState{}, ready: make(chan struct{}), startup: deps.Startup}
 	e.keyPart = kgo.StickyKeyPartitioner(nil).ForTopic(topics.Raw)
 	e.pr = &processor{cfg: cfg, rawTopic: topics.Raw, m: e.m, partitionOf: func(key string) int32 {
 		return int32(e.keyPart.Partition(&kgo.Record{Key: []byte(key)}, int(e.nparts)))
 	}}
 	e.pr.rules.Store(rules)
+	e.leaver = kafka.NewLeaver(base, cfg.group())
 	opts := append([]kgo.Opt{}, base...)
 	opts = append(opts,
 		kgo.ConsumerGroup(cfg.group()),
+		e.leaver.Opt(), // Run's end cancels it to leave without waiting for a rebalance
 		kgo.ConsumeTopics(topics.Raw),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		// Transaction markers (the raw topic gets them from moved
@@ -219,7 +233,7 @@ func (e *Enricher) Client() *kgo.Client { return e.cl }
 // decided and leaves the group; undecided submissions are re-read by the
 // next owner.
 func (e *Enricher) Run(ctx context.Context) error {
-	defer e.cl.Close()
+	defer e.leave()
 	if err := e.loadPartitionCount(ctx); err != nil {
 		return err
 	}
@@ -278,23 +292,45 @@ func (e *Enricher) Run(ctx context.Context) error {
 	return err
 }
 
+// leave leaves the group and closes the client once the final flush is
+// done, without waiting for a rebalance in flight: one held up by a member
+// that died without leaving lasts until that member's session expires.
+func (e *Enricher) leave() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.leaver.Leave(ctx, e.cl); err != nil {
+		e.logger.Warn("leaving the group failed; its partitions move when this member's session times out", "err", err)
+	}
+}
+
+// loadPartitionCount retries while Kafka or the topics are not there yet
+// (processes of a fleet start in any order) and gives up on what retrying
+// cannot fix, such as the partition counts not matching.
 func (e *Enricher) loadPartitionCount(ctx context.Context) error {
+	st := kafka.Startup{Logger: e.logger, Pending: e.startup}
+	return st.Do(ctx, "loading the partition counts of "+e.topics.Raw+" and "+e.topics.Enriched, e.loadPartitionCountOnce)
+}
+
+func (e *Enricher) loadPartitionCountOnce(ctx context.Context) error {
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	td, err := e.adm.ListTopics(tctx, e.topics.Raw, e.topics.Enriched)
 	if err != nil {
 		return fmt.Errorf("describing topics: %w", err)
 	}
+	for _, t := range []string{e.topics.Raw, e.topics.Enriched} {
+		d, ok := td[t]
+		if !ok {
+			return fmt.Errorf("topic %s: %w", t, kerr.UnknownTopicOrPartition)
+		}
+		if d.Err != nil {
+			return fmt.Errorf("topic %s: %w", t, d.Err)
+		}
+	}
 	raw, enr := td[e.topics.Raw], td[e.topics.Enriched]
-	if raw.Err != nil {
-		return fmt.Errorf("topic %s: %w", e.topics.Raw, raw.Err)
-	}
-	if enr.Err != nil {
-		return fmt.Errorf("topic %s: %w", e.topics.Enriched, enr.Err)
-	}
 	if len(raw.Partitions) != len(enr.Partitions) {
-		return fmt.Errorf("%s has %d partitions but %s has %d: the enricher writes raw partition p to enriched partition p, so they must match",
-			e.topics.Raw, len(raw.Partitions), e.topics.Enriched, len(enr.Partitions))
+		return fmt.Errorf("%s has %d partitions but %s has %d: the enricher writes raw partition p to enriched partition p, so they must match: %w",
+			e.topics.Raw, len(raw.Partitions), e.topics.Enriched, len(enr.Partitions), kafka.ErrPartitionMismatch)
 	}
 	e.nparts = int32(len(raw.Partitions))
 	e.rawTopicID = raw.ID

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/logweave/logweave/internal/bounded"
+	"github.com/logweave/logweave/internal/kafka"
 	"github.com/logweave/logweave/router"
 )
 
@@ -36,6 +37,11 @@ type Runner struct {
 	cl     *kgo.Client
 	logger *slog.Logger
 	m      *metrics
+
+	// committer commits without waiting for a rebalance in flight and
+	// leaver leaves the group without waiting for one: see internal/kafka.
+	committer *kafka.Committer
+	leaver    *kafka.Leaver
 
 	mu      sync.Mutex // guards workers
 	workers map[int32]*worker
@@ -148,9 +154,13 @@ func New(cfg Config, sink Sink, rt *router.Router, topics Topics, base []kgo.Opt
 	case !start.IsZero():
 		reset = kgo.NewOffset().AfterMilli(start.UnixMilli())
 	}
+	r.leaver = kafka.NewLeaver(base, cfg.Group())
 	opts := append([]kgo.Opt{}, base...)
 	opts = append(opts,
 		kgo.ConsumerGroup(cfg.Group()),
+		// Run's stop cancels the client's context to leave without
+		// waiting for a rebalance in flight.
+		r.leaver.Opt(),
 		kgo.ConsumeTopics(topics.Enriched),
 		// The enricher writes in transactions; aborted records must never
 		// reach a destination.
@@ -174,6 +184,7 @@ func New(cfg Config, sink Sink, rt *router.Router, topics Topics, base []kgo.Opt
 		return nil, fmt.Errorf("creating kafka client: %w", err)
 	}
 	r.cl = cl
+	r.committer = kafka.NewCommitter(cl, cfg.Group())
 	close(r.ready)
 	return r, nil
 }
@@ -208,8 +219,16 @@ func (r *Runner) Run(ctx context.Context) error {
 		fs.EachPartition(r.handOver)
 	}
 	// Stop fetching, finish or abandon in-flight batches, commit, leave.
+	// None of it waits for a rebalance in flight (a dead member holds one
+	// up for its whole session): commits go out under the current
+	// generation and the leave cuts the rebalance short for this member.
 	r.stopAll(true)
-	r.cl.Close()
+	lctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
+	if err := r.leaver.Leave(lctx, r.cl); err != nil {
+		r.logger.Warn("leaving the group failed; its partitions move when this member's session times out", "err", err)
+	}
+	cancel()
+	r.stopAll(false) // assigned after the first stopAll: nothing of theirs was delivered
 	r.wg.Wait()
 	if err := r.sink.Close(); err != nil {
 		r.logger.Warn("closing sink", "err", err)
@@ -253,6 +272,9 @@ func (r *Runner) handOver(ftp kgo.FetchTopicPartition) {
 		w.pause()
 	}
 }
+
+// leaveTimeout bounds the LeaveGroup request at stop.
+const leaveTimeout = 5 * time.Second
 
 func (r *Runner) fail(err error) {
 	r.fatalOnce.Do(func() { r.fatal <- err })
@@ -361,11 +383,9 @@ func (r *Runner) commit(ctx context.Context, w *worker) error {
 	if off <= w.committed {
 		return nil
 	}
-	var cerr error
-	r.cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{r.topics.Enriched: {w.p: {Epoch: epoch, Offset: off}}},
-		func(_ *kgo.Client, _ *kmsgOffsetCommitRequest, resp *kmsgOffsetCommitResponse, err error) {
-			cerr = commitError(resp, err)
-		})
+	// Not CommitOffsetsSync: it waits for a join in flight, which a dead
+	// member stretches to its session timeout.
+	cerr := r.committer.Commit(ctx, map[string]map[int32]kgo.EpochOffset{r.topics.Enriched: {w.p: {Epoch: epoch, Offset: off}}})
 	if cerr != nil {
 		r.m.commitErrors.Inc()
 		return cerr

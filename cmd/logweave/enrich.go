@@ -43,7 +43,7 @@ func runEnricher(ctx context.Context, p *process) error {
 	}
 	t := p.cfg.Kafka.Topics
 	e, err := enrich.New(p.cfg.Enrich, enrich.Topics{Raw: t.Raw.Name, Enriched: t.Enriched.Name, DLQ: t.DLQ.Name}, rules, base,
-		enrich.Deps{Logger: p.logger, Registerer: p.reg})
+		enrich.Deps{Logger: p.logger, Registerer: p.reg, Startup: p.startup("enrich-startup").Pending})
 	if err != nil {
 		return err
 	}

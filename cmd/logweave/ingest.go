@@ -43,7 +43,7 @@ func runIngest(args []string, stdout, stderr io.Writer) int {
 			return err
 		}
 		defer cl.Close()
-		if err := bootstrapTopics(ctx, p, cl); err != nil {
+		if err := bootstrapTopics(ctx, p, cl, p.startup("ingest-startup")); err != nil {
 			return err
 		}
 		ln, err := net.Listen("tcp", p.cfg.Ingest.Listen)
@@ -89,26 +89,33 @@ func newKafkaClient(p *process, role string, extra ...kgo.Opt) (*kgo.Client, err
 	return cl, nil
 }
 
-// bootstrapTopics creates or checks the logweave topics when configured to.
-func bootstrapTopics(ctx context.Context, p *process, cl *kgo.Client) error {
+// bootstrapTopics creates or checks the logweave topics when configured
+// to, retrying while Kafka is not ready (st), and giving up on what
+// retrying cannot fix (a keyed topic with another partition count,
+// authentication).
+func bootstrapTopics(ctx context.Context, p *process, cl *kgo.Client, st kafka.Startup) error {
 	t := p.cfg.Kafka.Topics
 	if !t.Bootstrap {
+		st.Pending.Done()
 		return nil
 	}
-	bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	states, err := kafka.EnsureTopics(bctx, kadm.NewClient(cl), t.ReplicationFactor, t.Specs())
-	for _, s := range states {
-		if s.Created {
-			p.logger.Info("created topic", "topic", s.Topic, "partitions", s.Partitions)
-		} else if s.Mismatch != nil {
-			p.logger.Warn("topic partition count differs from config", "topic", s.Topic, "partitions", s.Partitions, "configured", s.Mismatch.Want)
+	adm := kadm.NewClient(cl)
+	return st.Do(ctx, "bootstrapping topics", func(ctx context.Context) error {
+		bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		states, err := kafka.EnsureTopics(bctx, adm, t.ReplicationFactor, t.Specs())
+		for _, s := range states {
+			if s.Created {
+				p.logger.Info("created topic", "topic", s.Topic, "partitions", s.Partitions)
+			} else if s.Mismatch != nil {
+				p.logger.Warn("topic partition count differs from config", "topic", s.Topic, "partitions", s.Partitions, "configured", s.Mismatch.Want)
+			}
 		}
-	}
-	if err != nil {
-		return fmt.Errorf("bootstrapping topics: %w", err)
-	}
-	return nil
+		if err != nil {
+			return fmt.Errorf("bootstrapping topics: %w", err)
+		}
+		return nil
+	})
 }
 
 // pingCheck is a readiness check that the brokers answer.

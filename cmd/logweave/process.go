@@ -19,6 +19,7 @@ import (
 
 	"github.com/logweave/logweave/internal/admin"
 	"github.com/logweave/logweave/internal/config"
+	"github.com/logweave/logweave/internal/kafka"
 	"github.com/logweave/logweave/internal/logging"
 	"github.com/logweave/logweave/internal/reload"
 )
@@ -68,6 +69,16 @@ type process struct {
 
 	reloadOnce sync.Once
 	reloadM    *reload.Metrics
+}
+
+// startup returns the retry settings of a role's Kafka startup steps and
+// registers a readiness check called name that fails, with the last error,
+// until the steps succeed. Processes of a fleet start in any order, so a
+// role waits for Kafka and its topics instead of exiting.
+func (p *process) startup(name string) kafka.Startup {
+	pending := admin.NewPending("waiting for kafka")
+	p.ready.Set(name, pending.Check)
+	return kafka.Startup{Logger: p.logger, Pending: pending}
 }
 
 // reloadMetrics registers the reload metrics once per process.

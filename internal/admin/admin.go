@@ -80,6 +80,54 @@ func (r *Readiness) Check() error {
 	return errors.Join(errs...)
 }
 
+// Pending is a readiness check for a step a role must finish before it is
+// ready, such as reaching Kafka at startup while the brokers are still
+// coming up: it fails until Done, naming the step and the last error of
+// its attempts. A nil *Pending is allowed and does nothing. It is safe for
+// concurrent use.
+type Pending struct {
+	mu   sync.Mutex
+	what string
+	last error
+	done bool
+}
+
+// NewPending returns a check that fails with "what" until Done.
+func NewPending(what string) *Pending { return &Pending{what: what} }
+
+// Retrying records the error of a failed attempt; Check reports it.
+func (p *Pending) Retrying(err error) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.last = err
+}
+
+// Done makes the check pass from now on.
+func (p *Pending) Done() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done, p.last = true, nil
+}
+
+// Check fails until Done.
+func (p *Pending) Check() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.done:
+		return nil
+	case p.last != nil:
+		return fmt.Errorf("%s: retrying after: %w", p.what, p.last)
+	}
+	return errors.New(p.what)
+}
+
 // Server is the admin HTTP server of one process.
 type Server struct {
 	ln     net.Listener

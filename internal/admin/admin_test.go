@@ -73,3 +73,21 @@ func TestConfig_Validate(t *testing.T) {
 		t.Errorf("empty listen (disabled) rejected: %v", err)
 	}
 }
+
+func TestPending_FailsUntilDone(t *testing.T) {
+	p := NewPending("connecting to kafka")
+	if err := p.Check(); err == nil || err.Error() != "connecting to kafka" {
+		t.Errorf("before any attempt: %v", err)
+	}
+	p.Retrying(errors.New("unable to dial"))
+	if err := p.Check(); err == nil || err.Error() != "connecting to kafka: retrying after: unable to dial" {
+		t.Errorf("after a failed attempt: %v", err)
+	}
+	p.Done()
+	if err := p.Check(); err != nil {
+		t.Errorf("after Done: %v", err)
+	}
+	var none *Pending
+	none.Retrying(errors.New("x")) // a nil Pending does nothing
+	none.Done()
+}
