@@ -218,3 +218,14 @@ func TestLateUpgrade_QueuesDroppedOffsets(t *testing.T) {
 		}
 	}
 }
+
+// The documented example rules file parses, completion expression included.
+func TestRules_ExampleFileParses(t *testing.T) {
+	r, err := LoadRules("../deploy/rules.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.completion == nil {
+		t.Error("the example's completion expression was not compiled")
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/logweave/logweave/internal/kafka"
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )
 
@@ -294,7 +295,14 @@ func (e *Enricher) assigned(_ context.Context, _ *kgo.Client, assigned map[strin
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	states, err := e.recover(ctx, ps)
+	// Transient errors (a topic created a moment ago, a coordinator still
+	// loading) are retried like the other startup steps.
+	var states map[int32]*partState
+	err := kafka.Startup{Logger: e.logger}.Do(ctx, "recovering partitions", func(ctx context.Context) error {
+		var err error
+		states, err = e.recover(ctx, ps)
+		return err
+	})
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err != nil {
