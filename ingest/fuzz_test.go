@@ -55,8 +55,8 @@ func FuzzOTLPJSON(f *testing.F) {
 	s := fuzzServer(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var logs collogspb.ExportLogsServiceRequest
-		if err := unmarshalOTLPJSON(body, &logs); err == nil {
-			envs, pos, _ := s.logsToEnvelopes(&logs, 1)
+		if bad, err := unmarshalOTLPJSON(body, &logs, logsShape); err == nil {
+			envs, pos, _ := s.logsToEnvelopes(&logs, 1, bad)
 			recs, _ := s.prepare(envs, pos, nil)
 			for _, r := range recs {
 				if _, err := proto.Marshal(r.env); err != nil {
@@ -65,8 +65,8 @@ func FuzzOTLPJSON(f *testing.F) {
 			}
 		}
 		var traces coltracepb.ExportTraceServiceRequest
-		if err := unmarshalOTLPJSON(body, &traces); err == nil {
-			envs, pos, _ := s.tracesToEnvelopes(&traces)
+		if bad, err := unmarshalOTLPJSON(body, &traces, tracesShape); err == nil {
+			envs, pos, _ := s.tracesToEnvelopes(&traces, bad)
 			s.prepare(envs, pos, nil)
 		}
 	})

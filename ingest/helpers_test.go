@@ -66,11 +66,19 @@ func newTestEnvOn(t *testing.T, c *testkafka.Cluster, cfg Config) *testEnv {
 // post sends a request and returns status, headers and body.
 func (e *testEnv) post(path, contentType string, body []byte, hdr map[string]string) (int, http.Header, []byte) {
 	e.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, e.url+path, bytes.NewReader(body))
+	return e.do(http.MethodPost, path, contentType, body, hdr)
+}
+
+// do sends a request with any method; an empty contentType sends none.
+func (e *testEnv) do(method, path, contentType string, body []byte, hdr map[string]string) (int, http.Header, []byte) {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.url+path, bytes.NewReader(body))
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", contentType)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}

@@ -197,7 +197,11 @@ func (s *Server) serve(endpoint string, w http.ResponseWriter, r *http.Request, 
 
 func (s *Server) checkRequest(endpoint string, r *http.Request) (isJSON bool, herr *httpError) {
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	isJSON = ct == "application/json" || endpoint == endpointNDJSON
+	// Only a protobuf request gets a protobuf answer (OTLP/HTTP: the
+	// response uses the request's content type). Anything else, a curl
+	// that sent no or the wrong content type included, gets JSON a person
+	// can read.
+	isJSON = ct != "application/x-protobuf"
 	if r.Method != http.MethodPost {
 		return isJSON, errorf(http.StatusMethodNotAllowed, "method %s not allowed: use POST", r.Method)
 	}
