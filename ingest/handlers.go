@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"encoding/json"
+	"mime"
 	"net/http"
 	"sort"
 	"strconv"
@@ -118,6 +119,23 @@ func (s *Server) exportOTLP(endpoint, singular, plural string, total int, envs [
 		return 0, "", nil
 	}
 	return int64(len(rejs)), rejectionSummary(rejs, singular, plural), nil
+}
+
+// metricsRefusal is the answer to OTLP metrics exports, over either
+// transport.
+const metricsRefusal = "logweave does not accept metrics, only logs (/v1/logs) and traces (/v1/traces): " +
+	"send metrics elsewhere or turn the metrics exporter off (OTEL_METRICS_EXPORTER=none)"
+
+// handleMetrics answers POST /v1/metrics, which every SDK sends when one
+// OTEL_EXPORTER_OTLP_ENDPOINT points at logweave. The status is 404 with a
+// google.rpc.Status saying why, not 501: OTLP/HTTP clients retry only 429,
+// 502, 503 and 504 by the specification, but some exporters (Python's)
+// retry every 5xx with backoff, while no exporter retries a 404, so each
+// metrics batch fails once with this message in the SDK's log.
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	s.writeProto(w, http.StatusNotFound, ct != "application/x-protobuf", &statuspb.Status{Code: codeUnimplemented, Message: metricsRefusal})
+	s.m.requests.WithLabelValues(endpointMetrics, strconv.Itoa(http.StatusNotFound)).Inc()
 }
 
 // ndjsonResponse is the body of every /v1/ndjson answer.

@@ -7,6 +7,8 @@ const (
 	endpointLogs   = "logs"
 	endpointTraces = "traces"
 	endpointNDJSON = "ndjson"
+	// endpointMetrics counts refused OTLP metrics exports.
+	endpointMetrics = "metrics"
 )
 
 type metrics struct {

@@ -127,3 +127,27 @@ func decodeStatus(t *testing.T, hdr http.Header, body []byte, wantJSON bool) *st
 	}
 	return &st
 }
+
+// Regression (issue 12 item 6): POST /v1/metrics, which SDKs send when one
+// OTEL_EXPORTER_OTLP_ENDPOINT points at logweave, used to get the mux's
+// bare text 404; it must get a Status saying logweave takes no metrics,
+// with a status no OTLP exporter retries.
+func TestIngest_MetricsExportRefusedClearly(t *testing.T) {
+	e := newTestEnv(t, nil)
+	for _, tt := range []struct {
+		ct       string
+		wantJSON bool
+	}{{"application/x-protobuf", false}, {"application/json", true}} {
+		code, hdr, body := e.post("/v1/metrics", tt.ct, []byte("{}"), nil)
+		if code != http.StatusNotFound {
+			t.Fatalf("%s: status %d, want 404: %q", tt.ct, code, body)
+		}
+		st := decodeStatus(t, hdr, body, tt.wantJSON)
+		if st.GetCode() != codeUnimplemented || !strings.Contains(st.GetMessage(), "logweave does not accept metrics") {
+			t.Errorf("%s: status %v", tt.ct, st)
+		}
+	}
+	if got := counter(t, e.srv.m.requests.WithLabelValues(endpointMetrics, "404")); got != 2 {
+		t.Errorf("metrics requests counted %v, want 2", got)
+	}
+}

@@ -111,6 +111,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("/v1/logs", s.wrap(endpointLogs, s.handleLogs))
 	mux.Handle("/v1/traces", s.wrap(endpointTraces, s.handleTraces))
 	mux.Handle("/v1/ndjson", s.wrap(endpointNDJSON, s.handleNDJSON))
+	mux.HandleFunc("/v1/metrics", s.handleMetrics)
 	return mux
 }
 
