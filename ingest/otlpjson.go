@@ -62,8 +62,8 @@ func unmarshalOTLPJSON(b []byte, m proto.Message, shape jsonShape) (bad map[int]
 
 // checkRecordIDs walks the records in request order (the order the mapping
 // numbers them) and converts their ids from hex to base64. A record with a
-// bad id (its own, or one of a span link) is reported and its bad ids are
-// deleted.
+// bad id of its own is reported. Bad ids are deleted; a bad one in a span
+// link only drops from the link (logweave does not keep links).
 func checkRecordIDs(tree any, shape jsonShape) map[int]rejection {
 	var bad map[int]rejection
 	idx := 0
@@ -71,7 +71,7 @@ func checkRecordIDs(tree any, shape jsonShape) map[int]rejection {
 		for _, scope := range jsonArray(res, shape.scopes) {
 			for _, rec := range jsonArray(scope, shape.records) {
 				if obj, ok := rec.(map[string]any); ok {
-					if rej, ok := recordIDs(obj); !ok {
+					if rej, ok := recordIDs(obj, true); !ok {
 						if bad == nil {
 							bad = map[int]rejection{}
 						}
@@ -100,16 +100,16 @@ func jsonArray(n any, names [2]string) []any {
 	return nil
 }
 
-// recordIDs converts the ids of one record in place and reports the first
-// bad one; every bad id is deleted. Nested ids (span links) are checked
-// too.
-func recordIDs(obj map[string]any) (rejection, bool) {
+// recordIDs converts the ids of one record in place, nested ones (span
+// links) included, and deletes bad ones. It reports the first bad id of
+// the record itself (own).
+func recordIDs(obj map[string]any, own bool) (rejection, bool) {
 	var (
 		rej rejection
 		ok  = true
 	)
 	report := func(r rejection) {
-		if ok {
+		if ok && own {
 			rej, ok = r, false
 		}
 	}
@@ -134,15 +134,11 @@ func recordIDs(obj map[string]any) (rejection, bool) {
 		}
 		switch x := v.(type) {
 		case map[string]any:
-			if r, good := recordIDs(x); !good {
-				report(r)
-			}
+			recordIDs(x, false)
 		case []any:
 			for _, e := range x {
 				if m, isObj := e.(map[string]any); isObj {
-					if r, good := recordIDs(m); !good {
-						report(r)
-					}
+					recordIDs(m, false)
 				}
 			}
 		}

@@ -54,7 +54,8 @@ func TestIngest_OTLPJSONMalformedIDRejectsOnlyThatRecord(t *testing.T) {
 
 	traces := `{"resourceSpans":[{"scopeSpans":[{"spans":[
 		{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331","name":"ok","startTimeUnixNano":"1799999000000000000"},
-		{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331","parentSpanId":"not-hex!","name":"bad parent"}
+		{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331","parentSpanId":"not-hex!","name":"bad parent"},
+		{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"00f067aa0ba902b7","name":"bad link","links":[{"traceId":"nope","spanId":"b7ad6b7169203331"}]}
 	]}]}]}`
 	code, _, resp = e.post("/v1/traces", "application/json", []byte(traces), nil)
 	var tr coltracepb.ExportTraceServiceResponse

@@ -206,11 +206,8 @@ func (s *Server) checkRequest(endpoint string, r *http.Request) (isJSON bool, he
 	if r.Method != http.MethodPost {
 		return isJSON, errorf(http.StatusMethodNotAllowed, "method %s not allowed: use POST", r.Method)
 	}
-	if s.token != nil {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), s.token) != 1 {
-			return isJSON, errorf(http.StatusUnauthorized, "missing or wrong bearer token")
-		}
+	if s.token != nil && !s.tokenOK(r.Header.Get("Authorization")) {
+		return isJSON, errorf(http.StatusUnauthorized, "missing or wrong bearer token")
 	}
 	switch endpoint {
 	case endpointNDJSON:
@@ -225,6 +222,13 @@ func (s *Server) checkRequest(endpoint string, r *http.Request) (isJSON bool, he
 		}
 	}
 	return isJSON, nil
+}
+
+// tokenOK reports whether an Authorization value carries the configured
+// bearer token.
+func (s *Server) tokenOK(authorization string) bool {
+	got, ok := strings.CutPrefix(authorization, "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), s.token) == 1
 }
 
 // readBody reads the body, decompressing gzip, within MaxBodyBytes on both
