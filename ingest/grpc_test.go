@@ -285,9 +285,13 @@ func TestGRPC_RejectionsAndAuth(t *testing.T) {
 	t.Run("too large", func(t *testing.T) {
 		req := logsRequest()
 		req.ResourceLogs[0].ScopeLogs[0].LogRecords[0].Body = &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: strings.Repeat("x", 70<<10)}}
-		_, err := logs.Export(authed, req)
-		if st := status.Convert(err); st.Code() != grpccodes.ResourceExhausted || len(st.Details()) != 0 {
-			t.Errorf("status %v %v, want RESOURCE_EXHAUSTED without retry info", st, st.Details())
+		// Also gzipped (a few hundred bytes on the wire): the limit holds
+		// after decompression.
+		for _, opts := range [][]grpc.CallOption{nil, {grpc.UseCompressor("gzip")}} {
+			_, err := logs.Export(authed, req, opts...)
+			if st := status.Convert(err); st.Code() != grpccodes.ResourceExhausted || len(st.Details()) != 0 {
+				t.Errorf("status %v %v, want RESOURCE_EXHAUSTED without retry info", st, st.Details())
+			}
 		}
 	})
 	t.Run("metrics refused", func(t *testing.T) {
@@ -401,5 +405,22 @@ func TestGRPC_GracefulStopWaitsForKafka(t *testing.T) {
 	}
 	if len(e.records(1)) != 1 {
 		t.Errorf("the span is not in the topic")
+	}
+}
+
+func TestConfig_GRPCListen(t *testing.T) {
+	if got := Default().GRPCListen; got != "127.0.0.1:4317" {
+		t.Errorf("default grpc_listen %q, want 127.0.0.1:4317", got)
+	}
+	for _, tt := range []struct {
+		value   string
+		wantErr bool
+	}{{"127.0.0.1:4317", false}, {"", false}, {":4317", false}, {"4317", true}} {
+		c := Default()
+		c.GRPCListen = tt.value
+		err := c.Validate()
+		if (err != nil) != tt.wantErr || err != nil && !strings.Contains(err.Error(), "grpc_listen: ") {
+			t.Errorf("grpc_listen %q: %v", tt.value, err)
+		}
 	}
 }
