@@ -13,6 +13,9 @@ type Config struct {
 	// Listen is the HTTP address. Default 127.0.0.1:4318, the OTLP/HTTP
 	// port.
 	Listen string `yaml:"listen"`
+	// GRPCListen is the OTLP/gRPC address. Default 127.0.0.1:4317, the
+	// OTLP/gRPC port. Empty turns the gRPC receiver off.
+	GRPCListen string `yaml:"grpc_listen"`
 	// MaxBodyBytes bounds a request body, before and after gzip
 	// decompression. Default 8 MiB. Larger requests get 413.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
@@ -85,6 +88,7 @@ type Keys struct {
 func Default() Config {
 	return Config{
 		Listen:               "127.0.0.1:4318",
+		GRPCListen:           "127.0.0.1:4317",
 		MaxBodyBytes:         8 << 20,
 		MaxRecordsPerRequest: 10000,
 		MaxRecordBytes:       900 << 10,
@@ -113,6 +117,11 @@ func (c *Config) Validate() error {
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		add("listen: %q is not host:port", c.Listen)
+	}
+	if c.GRPCListen != "" {
+		if _, _, err := net.SplitHostPort(c.GRPCListen); err != nil {
+			add("grpc_listen: %q is not host:port (empty turns gRPC off)", c.GRPCListen)
+		}
 	}
 	if c.MaxBodyBytes < 1024 {
 		add("max_body_bytes: must be at least 1024")

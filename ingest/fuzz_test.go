@@ -51,12 +51,24 @@ func FuzzNDJSON(f *testing.F) {
 func FuzzOTLPJSON(f *testing.F) {
 	f.Add([]byte(`{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"judge"}}]},"scopeLogs":[{"logRecords":[{"timeUnixNano":"1","traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331","body":{"stringValue":"x"},"attributes":[{"key":"submit_id","value":{"intValue":"5"}}]}]}]}]}`))
 	f.Add([]byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331","kind":2,"status":{"code":2}}]}]}]}`))
+	f.Add([]byte(`{"resource_logs":[{"scope_logs":[{"log_records":[{"traceId":"zz"},{"span_id":"abc"},{}]}]},{"scopeLogs":[{"logRecords":[{"spanId":"b7ad6b7169203331"}]}]}]}`))
+	f.Add([]byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331","links":[{"traceId":"x"}]}]}]}]}`))
 	f.Add([]byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"kvlistValue":{"values":[{"key":"a","value":{"arrayValue":{}}}]}}}]}]}],"unknown":1}`))
 	s := fuzzServer(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var logs collogspb.ExportLogsServiceRequest
-		if err := unmarshalOTLPJSON(body, &logs); err == nil {
-			envs, pos, _ := s.logsToEnvelopes(&logs, 1)
+		if bad, err := unmarshalOTLPJSON(body, &logs, logsShape); err == nil {
+			envs, pos, rejs := s.logsToEnvelopes(&logs, 1, bad)
+			total := 0
+			for _, rl := range logs.GetResourceLogs() {
+				for _, sl := range rl.GetScopeLogs() {
+					total += len(sl.GetLogRecords())
+				}
+			}
+			// Every record has one outcome, whatever the decoder rejected.
+			if len(envs)+len(rejs) != total || len(bad) > total {
+				t.Fatalf("%d accepted + %d rejected (%d for ids) of %d records", len(envs), len(rejs), len(bad), total)
+			}
 			recs, _ := s.prepare(envs, pos, nil)
 			for _, r := range recs {
 				if _, err := proto.Marshal(r.env); err != nil {
@@ -65,8 +77,8 @@ func FuzzOTLPJSON(f *testing.F) {
 			}
 		}
 		var traces coltracepb.ExportTraceServiceRequest
-		if err := unmarshalOTLPJSON(body, &traces); err == nil {
-			envs, pos, _ := s.tracesToEnvelopes(&traces)
+		if bad, err := unmarshalOTLPJSON(body, &traces, tracesShape); err == nil {
+			envs, pos, _ := s.tracesToEnvelopes(&traces, bad)
 			s.prepare(envs, pos, nil)
 		}
 	})

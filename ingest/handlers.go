@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"encoding/json"
+	"mime"
 	"net/http"
 	"sort"
 	"strconv"
@@ -27,75 +28,114 @@ const (
 
 func (s *Server) handleLogs(w http.ResponseWriter, r *request) int {
 	var req collogspb.ExportLogsServiceRequest
-	if err := decodeOTLP(r.body, r.json, &req); err != nil {
+	bad, err := decodeOTLP(r.body, r.json, &req, logsShape)
+	if err != nil {
 		return s.fail(w, endpointLogs, r.json, errorf(http.StatusBadRequest, "malformed OTLP logs request: %v", err))
 	}
+	resp, herr := s.exportLogs(endpointLogs, &req, bad)
+	if herr != nil {
+		return s.fail(w, endpointLogs, r.json, herr)
+	}
+	s.writeProto(w, http.StatusOK, r.json, resp)
+	return http.StatusOK
+}
+
+func (s *Server) handleTraces(w http.ResponseWriter, r *request) int {
+	var req coltracepb.ExportTraceServiceRequest
+	bad, err := decodeOTLP(r.body, r.json, &req, tracesShape)
+	if err != nil {
+		return s.fail(w, endpointTraces, r.json, errorf(http.StatusBadRequest, "malformed OTLP traces request: %v", err))
+	}
+	resp, herr := s.exportTraces(endpointTraces, &req, bad)
+	if herr != nil {
+		return s.fail(w, endpointTraces, r.json, herr)
+	}
+	s.writeProto(w, http.StatusOK, r.json, resp)
+	return http.StatusOK
+}
+
+// exportLogs maps, checks and produces a decoded OTLP logs request, for
+// either transport: the response (with partial success when some records
+// were rejected) once Kafka acknowledged every accepted record, or a
+// whole-request error. bad are records already rejected by the decoder.
+func (s *Server) exportLogs(endpoint string, req *collogspb.ExportLogsServiceRequest, bad map[int]rejection) (*collogspb.ExportLogsServiceResponse, *httpError) {
 	total := 0
 	for _, rl := range req.GetResourceLogs() {
 		for _, sl := range rl.GetScopeLogs() {
 			total += len(sl.GetLogRecords())
 		}
 	}
-	envs, pos, rejs := s.logsToEnvelopes(&req, uint64(s.now().UnixNano()))
-	return s.finishOTLP(w, endpointLogs, r, total, envs, pos, rejs, func(n int64, msg string) proto.Message {
-		resp := &collogspb.ExportLogsServiceResponse{}
-		if n > 0 {
-			resp.PartialSuccess = &collogspb.ExportLogsPartialSuccess{RejectedLogRecords: n, ErrorMessage: msg}
-		}
-		return resp
-	})
+	envs, pos, rejs := s.logsToEnvelopes(req, uint64(s.now().UnixNano()), bad)
+	n, msg, herr := s.exportOTLP(endpoint, "log record", "log records", total, envs, pos, rejs)
+	if herr != nil {
+		return nil, herr
+	}
+	resp := &collogspb.ExportLogsServiceResponse{}
+	if n > 0 {
+		resp.PartialSuccess = &collogspb.ExportLogsPartialSuccess{RejectedLogRecords: n, ErrorMessage: msg}
+	}
+	return resp, nil
 }
 
-func (s *Server) handleTraces(w http.ResponseWriter, r *request) int {
-	var req coltracepb.ExportTraceServiceRequest
-	if err := decodeOTLP(r.body, r.json, &req); err != nil {
-		return s.fail(w, endpointTraces, r.json, errorf(http.StatusBadRequest, "malformed OTLP traces request: %v", err))
-	}
+// exportTraces is exportLogs for spans.
+func (s *Server) exportTraces(endpoint string, req *coltracepb.ExportTraceServiceRequest, bad map[int]rejection) (*coltracepb.ExportTraceServiceResponse, *httpError) {
 	total := 0
 	for _, rs := range req.GetResourceSpans() {
 		for _, ss := range rs.GetScopeSpans() {
 			total += len(ss.GetSpans())
 		}
 	}
-	envs, pos, rejs := s.tracesToEnvelopes(&req)
-	return s.finishOTLP(w, endpointTraces, r, total, envs, pos, rejs, func(n int64, msg string) proto.Message {
-		resp := &coltracepb.ExportTraceServiceResponse{}
-		if n > 0 {
-			resp.PartialSuccess = &coltracepb.ExportTracePartialSuccess{RejectedSpans: n, ErrorMessage: msg}
-		}
-		return resp
-	})
+	envs, pos, rejs := s.tracesToEnvelopes(req, bad)
+	n, msg, herr := s.exportOTLP(endpoint, "span", "spans", total, envs, pos, rejs)
+	if herr != nil {
+		return nil, herr
+	}
+	resp := &coltracepb.ExportTraceServiceResponse{}
+	if n > 0 {
+		resp.PartialSuccess = &coltracepb.ExportTracePartialSuccess{RejectedSpans: n, ErrorMessage: msg}
+	}
+	return resp, nil
 }
 
-// finishOTLP enforces the request limits, produces, and writes the OTLP
-// response, with partial success when some records were rejected.
-func (s *Server) finishOTLP(w http.ResponseWriter, endpoint string, r *request, total int, envs []*v1.Envelope, pos []int, rejs []rejection,
-	response func(rejected int64, msg string) proto.Message,
-) int {
+// exportOTLP enforces the request limits and produces. It returns the
+// number of rejected records and a message naming them, or a
+// whole-request error.
+func (s *Server) exportOTLP(endpoint, singular, plural string, total int, envs []*v1.Envelope, pos []int, rejs []rejection) (int64, string, *httpError) {
 	s.m.received.WithLabelValues(endpoint).Add(float64(total))
 	if total > s.cfg.MaxRecordsPerRequest {
 		s.m.rejected.WithLabelValues(endpoint, "too_many_records").Add(float64(total))
-		return s.fail(w, endpoint, r.json, errorf(http.StatusRequestEntityTooLarge,
-			"request has %d records, more than max_records_per_request %d: split the batch", total, s.cfg.MaxRecordsPerRequest))
+		return 0, "", errorf(http.StatusRequestEntityTooLarge,
+			"request has %d records, more than max_records_per_request %d: split the batch", total, s.cfg.MaxRecordsPerRequest)
 	}
 	recs, rejs := s.prepare(envs, pos, rejs)
 	if herr := s.produce(recs); herr != nil {
 		s.countRejections(endpoint, rejs)
 		s.m.rejected.WithLabelValues(endpoint, "unavailable").Add(float64(len(recs)))
-		return s.fail(w, endpoint, r.json, herr)
+		return 0, "", herr
 	}
 	s.countRejections(endpoint, rejs)
 	s.m.accepted.WithLabelValues(endpoint).Add(float64(len(recs)))
-	singular, plural := "log record", "log records"
-	if endpoint == endpointTraces {
-		singular, plural = "span", "spans"
+	if len(rejs) == 0 {
+		return 0, "", nil
 	}
-	msg := ""
-	if len(rejs) > 0 {
-		msg = rejectionSummary(rejs, singular, plural)
-	}
-	s.writeProto(w, http.StatusOK, r.json, response(int64(len(rejs)), msg))
-	return http.StatusOK
+	return int64(len(rejs)), rejectionSummary(rejs, singular, plural), nil
+}
+
+// metricsRefusal is the answer to OTLP metrics exports, over either
+// transport.
+const metricsRefusal = "logweave does not accept metrics, only logs (/v1/logs) and traces (/v1/traces): " +
+	"send metrics elsewhere or turn the metrics exporter off (OTEL_METRICS_EXPORTER=none)"
+
+// handleMetrics answers POST /v1/metrics, which every SDK sends when one
+// OTEL_EXPORTER_OTLP_ENDPOINT points at logweave. The status is 404 with a
+// google.rpc.Status saying why, not 501: OTLP/HTTP clients retry only 429,
+// 502, 503 and 504 by the specification, but some exporters (Python's)
+// retry every 5xx with backoff, while no exporter retries a 404, so each
+// metrics batch fails once with this message in the SDK's log.
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	s.writeProto(w, http.StatusNotFound, ct != "application/x-protobuf", &statuspb.Status{Code: codeUnimplemented, Message: metricsRefusal})
+	s.m.requests.WithLabelValues(endpointMetrics, strconv.Itoa(http.StatusNotFound)).Inc()
 }
 
 // ndjsonResponse is the body of every /v1/ndjson answer.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -32,8 +33,10 @@ type testEnv struct {
 	cluster *testkafka.Cluster
 	srv     *Server
 	url     string
-	reg     *prometheus.Registry
-	now     time.Time
+	// grpcAddr is the OTLP/gRPC address of the same server.
+	grpcAddr string
+	reg      *prometheus.Registry
+	now      time.Time
 }
 
 func newTestEnv(t *testing.T, mutate func(*Config), kopts ...kfake.Opt) *testEnv {
@@ -60,17 +63,46 @@ func newTestEnvOn(t *testing.T, c *testkafka.Cluster, cfg Config) *testEnv {
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	e.url = hs.URL
+	e.grpcAddr = startGRPC(t, srv)
 	return e
+}
+
+// startGRPC serves srv's OTLP/gRPC services on a free loopback port until
+// the test ends, and returns the address.
+func startGRPC(t *testing.T, srv *Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeGRPC(ctx, ln, 5*time.Second) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("grpc server: %v", err)
+		}
+	})
+	return ln.Addr().String()
 }
 
 // post sends a request and returns status, headers and body.
 func (e *testEnv) post(path, contentType string, body []byte, hdr map[string]string) (int, http.Header, []byte) {
 	e.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, e.url+path, bytes.NewReader(body))
+	return e.do(http.MethodPost, path, contentType, body, hdr)
+}
+
+// do sends a request with any method; an empty contentType sends none.
+func (e *testEnv) do(method, path, contentType string, body []byte, hdr map[string]string) (int, http.Header, []byte) {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.url+path, bytes.NewReader(body))
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", contentType)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}

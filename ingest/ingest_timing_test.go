@@ -46,7 +46,7 @@ func BenchmarkIngestOTLPProtobuf(b *testing.B) {
 		if err := proto.Unmarshal(body, &req); err != nil {
 			b.Fatal(err)
 		}
-		envs, pos, _ := s.logsToEnvelopes(&req, 1)
+		envs, pos, _ := s.logsToEnvelopes(&req, 1, nil)
 		recs, rejs := s.prepare(envs, pos, nil)
 		if len(recs) != benchBatch || len(rejs) != 0 {
 			b.Fatalf("%d records, %d rejected", len(recs), len(rejs))

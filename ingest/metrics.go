@@ -7,6 +7,12 @@ const (
 	endpointLogs   = "logs"
 	endpointTraces = "traces"
 	endpointNDJSON = "ndjson"
+	// endpointMetrics counts refused OTLP metrics exports.
+	endpointMetrics = "metrics"
+	// The OTLP/gRPC services; their request codes are gRPC code names.
+	endpointGRPCLogs    = "grpc_logs"
+	endpointGRPCTraces  = "grpc_traces"
+	endpointGRPCMetrics = "grpc_metrics"
 )
 
 type metrics struct {
@@ -35,7 +41,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"endpoint", "reason"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "logweave_ingest_requests_total",
-			Help: "HTTP requests, by endpoint and status code.",
+			Help: "Requests, by endpoint and status code (HTTP status, or gRPC code name for the grpc_* endpoints).",
 		}, []string{"endpoint", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "logweave_ingest_request_duration_seconds",

@@ -1,19 +1,10 @@
 package ingest
 
 import (
-	"bytes"
-	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
-	"fmt"
-
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )
@@ -39,73 +30,10 @@ type rejection struct {
 	err    string
 }
 
-// otlpIDFields are the OTLP/JSON fields that carry ids as hex strings,
-// where protojson expects base64 (OTLP/HTTP spec, "JSON Protobuf Encoding").
-var otlpIDFields = map[string]bool{
-	"traceId": true, "spanId": true, "parentSpanId": true,
-	"trace_id": true, "span_id": true, "parent_span_id": true,
-}
-
-// unmarshalOTLPJSON decodes OTLP/JSON: protojson with ids in hex instead
-// of base64, enums as numbers, and unknown fields ignored as the
-// specification requires of receivers.
-func unmarshalOTLPJSON(b []byte, m proto.Message) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var tree any
-	if err := dec.Decode(&tree); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errors.New("trailing data after the JSON object")
-	}
-	if err := hexIDsToBase64(tree); err != nil {
-		return err
-	}
-	fixed, err := json.Marshal(tree)
-	if err != nil {
-		return err
-	}
-	return protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(fixed, m)
-}
-
-func hexIDsToBase64(n any) error {
-	switch x := n.(type) {
-	case map[string]any:
-		for k, v := range x {
-			if s, ok := v.(string); ok && otlpIDFields[k] {
-				raw, err := hex.DecodeString(s)
-				if err != nil {
-					return fmt.Errorf("%s %q is not hex", k, s)
-				}
-				x[k] = base64.StdEncoding.EncodeToString(raw)
-				continue
-			}
-			if err := hexIDsToBase64(v); err != nil {
-				return err
-			}
-		}
-	case []any:
-		for _, v := range x {
-			if err := hexIDsToBase64(v); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// decodeOTLP decodes a request body of the given content type into m.
-func decodeOTLP(body []byte, jsonBody bool, m proto.Message) error {
-	if jsonBody {
-		return unmarshalOTLPJSON(body, m)
-	}
-	return proto.Unmarshal(body, m)
-}
-
 // logsToEnvelopes maps an OTLP logs request. Records with ids of the wrong
-// length are rejected; everything else is kept.
-func (s *Server) logsToEnvelopes(req *collogspb.ExportLogsServiceRequest, observed uint64) ([]*v1.Envelope, []int, []rejection) {
+// length are rejected, and so are the records in bad (by index: OTLP/JSON
+// records whose ids are not hex); everything else is kept.
+func (s *Server) logsToEnvelopes(req *collogspb.ExportLogsServiceRequest, observed uint64, bad map[int]rejection) ([]*v1.Envelope, []int, []rejection) {
 	var (
 		out  []*v1.Envelope
 		pos  []int
@@ -116,6 +44,11 @@ func (s *Server) logsToEnvelopes(req *collogspb.ExportLogsServiceRequest, observ
 		res := newResourceInfo(fromOTLPAttrs(rl.GetResource().GetAttributes()))
 		for _, sl := range rl.GetScopeLogs() {
 			for _, lr := range sl.GetLogRecords() {
+				if r, ok := bad[idx]; ok {
+					rejs = append(rejs, r)
+					idx++
+					continue
+				}
 				env, rej := s.mapLog(lr, res, observed)
 				if rej != "" {
 					rejs = append(rejs, rejection{index: idx, reason: rej, err: rejectText(rej)})
@@ -162,7 +95,8 @@ func (s *Server) mapLog(lr *logspb.LogRecord, res resourceInfo, observed uint64)
 
 // tracesToEnvelopes maps an OTLP traces request. Spans without a 16-byte
 // trace id and an 8-byte span id are rejected: the join depends on them.
-func (s *Server) tracesToEnvelopes(req *coltracepb.ExportTraceServiceRequest) ([]*v1.Envelope, []int, []rejection) {
+// The spans in bad are rejected as logsToEnvelopes does.
+func (s *Server) tracesToEnvelopes(req *coltracepb.ExportTraceServiceRequest, bad map[int]rejection) ([]*v1.Envelope, []int, []rejection) {
 	var (
 		out  []*v1.Envelope
 		pos  []int
@@ -173,6 +107,11 @@ func (s *Server) tracesToEnvelopes(req *coltracepb.ExportTraceServiceRequest) ([
 		res := newResourceInfo(fromOTLPAttrs(rs.GetResource().GetAttributes()))
 		for _, ss := range rs.GetScopeSpans() {
 			for _, sp := range ss.GetSpans() {
+				if r, ok := bad[idx]; ok {
+					rejs = append(rejs, r)
+					idx++
+					continue
+				}
 				env, rej := s.mapSpan(sp, res)
 				if rej != "" {
 					rejs = append(rejs, rejection{index: idx, reason: rej, err: rejectText(rej)})

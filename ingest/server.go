@@ -111,6 +111,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("/v1/logs", s.wrap(endpointLogs, s.handleLogs))
 	mux.Handle("/v1/traces", s.wrap(endpointTraces, s.handleTraces))
 	mux.Handle("/v1/ndjson", s.wrap(endpointNDJSON, s.handleNDJSON))
+	mux.HandleFunc("/v1/metrics", s.handleMetrics)
 	return mux
 }
 
@@ -197,15 +198,16 @@ func (s *Server) serve(endpoint string, w http.ResponseWriter, r *http.Request, 
 
 func (s *Server) checkRequest(endpoint string, r *http.Request) (isJSON bool, herr *httpError) {
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	isJSON = ct == "application/json" || endpoint == endpointNDJSON
+	// Only a protobuf request gets a protobuf answer (OTLP/HTTP: the
+	// response uses the request's content type). Anything else, a curl
+	// that sent no or the wrong content type included, gets JSON a person
+	// can read.
+	isJSON = ct != "application/x-protobuf"
 	if r.Method != http.MethodPost {
 		return isJSON, errorf(http.StatusMethodNotAllowed, "method %s not allowed: use POST", r.Method)
 	}
-	if s.token != nil {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), s.token) != 1 {
-			return isJSON, errorf(http.StatusUnauthorized, "missing or wrong bearer token")
-		}
+	if s.token != nil && !s.tokenOK(r.Header.Get("Authorization")) {
+		return isJSON, errorf(http.StatusUnauthorized, "missing or wrong bearer token")
 	}
 	switch endpoint {
 	case endpointNDJSON:
@@ -220,6 +222,13 @@ func (s *Server) checkRequest(endpoint string, r *http.Request) (isJSON bool, he
 		}
 	}
 	return isJSON, nil
+}
+
+// tokenOK reports whether an Authorization value carries the configured
+// bearer token.
+func (s *Server) tokenOK(authorization string) bool {
+	got, ok := strings.CutPrefix(authorization, "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), s.token) == 1
 }
 
 // readBody reads the body, decompressing gzip, within MaxBodyBytes on both

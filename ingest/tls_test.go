@@ -19,10 +19,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 )
 
-// TestServe_TLS serves HTTPS from cert and key files and accepts a request
-// from a client that trusts the certificate.
+// TestServe_TLS serves HTTPS and OTLP/gRPC over TLS from cert and key files
+// and accepts a request from a client that trusts the certificate.
 func TestServe_TLS(t *testing.T) {
 	dir := t.TempDir()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -70,5 +73,30 @@ func TestServe_TLS(t *testing.T) {
 	}
 	if len(e.records(1)) != 1 {
 		t.Error("record sent over TLS not in the topic")
+	}
+
+	// OTLP/gRPC uses the same certificate.
+	gln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gdone := make(chan error, 1)
+	go func() { gdone <- srv.ServeGRPC(ctx, gln, time.Second) }()
+	defer func() {
+		cancel()
+		if err := <-gdone; err != nil {
+			t.Errorf("serve grpc: %v", err)
+		}
+	}()
+	conn, err := grpc.NewClient(gln.Addr().String(), grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := coltracepb.NewTraceServiceClient(conn).Export(context.Background(), tracesRequest()); err != nil {
+		t.Fatalf("grpc export over tls: %v", err)
+	}
+	if len(e.records(2)) != 2 {
+		t.Error("span sent over gRPC with TLS not in the topic")
 	}
 }

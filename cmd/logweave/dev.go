@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -30,6 +29,7 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 		port       int
 		partitions int
 		listen     string
+		grpcListen string
 		genRate    float64
 		genLogs    string
 		every      time.Duration
@@ -42,8 +42,13 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&port, "port", 9092, "embedded Kafka port on 127.0.0.1 (0: any free port)")
 	fs.IntVar(&partitions, "partitions", 4, "partitions of logweave.raw and logweave.enriched")
 	fs.StringVar(&listen, "listen", "127.0.0.1:4318", "ingest address (OTLP/HTTP and NDJSON)")
+	fs.StringVar(&grpcListen, "grpc-listen", "127.0.0.1:4317", "ingest OTLP/gRPC address (empty: no gRPC)")
 	fs.Float64Var(&genRate, "gen", 5, "also run the workload generator at this many submissions/s (0: off)")
 	fs.StringVar(&genLogs, "gen-logs", "otlp", "how the generator sends logs: otlp or ndjson")
+	fs.StringVar(&genOpts.protocol, "gen-protocol", "http", "OTLP protocol of the generator's SDK exporters: http or grpc")
+	fs.BoolVar(&genOpts.traceContextLogs, "gen-trace-context-logs", false, "generator logs carry only the trace context, no submission attributes, as OpenTelemetry log bridges send them")
+	fs.BoolVar(&genOpts.defaultBatching, "gen-default-batching", false, "generator services export with the SDK's default batch processors (spans every 5s)")
+	fs.DurationVar(&genOpts.phaseOffset, "gen-phase-offset", 0, "start the generator's root service's exporters this long after the other services', so their flushes are out of phase (e.g. 2.5s)")
 	fs.DurationVar(&every, "status-every", 3*time.Second, "how often to print the status line")
 	fs.Uint64Var(&genOpts.seed, "gen-seed", 0, "generator seed (default: random)")
 	fs.IntVar(&genOpts.count, "gen-count", 0, "stop the generator after this many submissions (0: run until stopped)")
@@ -57,6 +62,14 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	switch {
+	case genOpts.protocol != "http" && genOpts.protocol != "grpc":
+		fmt.Fprintf(stderr, "logweave dev: --gen-protocol %q is not allowed (allowed: http, grpc)\n", genOpts.protocol)
+		return 2
+	case genOpts.protocol == "grpc" && grpcListen == "":
+		fmt.Fprintln(stderr, "logweave dev: --gen-protocol grpc needs --grpc-listen")
+		return 2
+	}
 	if common.adminAddr == "" {
 		common.adminAddr = "127.0.0.1:0"
 	}
@@ -65,6 +78,7 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 		c.Kafka.Topics.Raw.Partitions = int32(partitions)
 		c.Kafka.Topics.Enriched.Partitions = int32(partitions)
 		c.Ingest.Listen = listen
+		c.Ingest.GRPCListen = grpcListen
 		if lokiURL != "" {
 			if _, ok := c.Sink("loki"); !ok {
 				lk := config.DefaultSink("loki", "loki")
@@ -116,20 +130,28 @@ func startStage(name string, fn func(context.Context) error) *stage {
 // ingest (drains), enrich (final transaction), sinks (final commit).
 // devGen configures the generator of logweave dev.
 type devGen struct {
-	rate     float64
-	logs     string
-	seed     uint64
-	count    int
-	manifest string
+	rate             float64
+	logs             string
+	seed             uint64
+	count            int
+	manifest         string
+	protocol         string
+	traceContextLogs bool
+	defaultBatching  bool
+	phaseOffset      time.Duration
 }
 
 func runPipeline(ctx context.Context, p *process, brokerAddr string, g devGen, every time.Duration) error {
-	ln, err := net.Listen("tcp", p.cfg.Ingest.Listen)
+	lns, err := listenIngest(p.cfg.Ingest)
 	if err != nil {
-		return fmt.Errorf("listening on %s: %w", p.cfg.Ingest.Listen, err)
+		return err
 	}
 	cl, err := newKafkaClient(p, "ingest", ingest.ProducerOptions(p.cfg.Ingest)...)
 	if err != nil {
+		lns.http.Close()
+		if lns.grpc != nil {
+			lns.grpc.Close()
+		}
 		return err
 	}
 	defer cl.Close()
@@ -138,7 +160,7 @@ func runPipeline(ctx context.Context, p *process, brokerAddr string, g devGen, e
 		return err
 	}
 	var stages []*stage
-	stages = append(stages, startStage("ingest", func(c context.Context) error { return serveIngest(c, p, cl, ln) }))
+	stages = append(stages, startStage("ingest", func(c context.Context) error { return serveIngest(c, p, cl, lns) }))
 	stages = append(stages, startStage("enrich", func(c context.Context) error { return runEnricher(c, p) }))
 	var sinkNames []string
 	for _, sc := range p.cfg.Sinks {
@@ -146,8 +168,13 @@ func runPipeline(ctx context.Context, p *process, brokerAddr string, g devGen, e
 		sinkNames = append(sinkNames, sc.Name)
 		stages = append(stages, startStage("sink "+sc.Name, func(c context.Context) error { return runSinkRunner(c, p, sc, rt) }))
 	}
-	url := "http://" + ln.Addr().String()
-	fmt.Fprintf(p.stdout, "logweave dev: kafka %s | ingest %s (/v1/logs /v1/traces /v1/ndjson) | sinks %v\n", brokerAddr, url, sinkNames)
+	url, grpcURL := "http://"+lns.http.Addr().String(), ""
+	grpcNote := "no OTLP/gRPC"
+	if lns.grpc != nil {
+		grpcURL = "http://" + lns.grpc.Addr().String()
+		grpcNote = "OTLP/gRPC " + lns.grpc.Addr().String()
+	}
+	fmt.Fprintf(p.stdout, "logweave dev: kafka %s | ingest %s (/v1/logs /v1/traces /v1/ndjson), %s | sinks %v\n", brokerAddr, url, grpcNote, sinkNames)
 	for _, sc := range p.cfg.Sinks {
 		if sc.Type == "file" {
 			fmt.Fprintf(p.stdout, "logweave dev: file sink %q writes %s\n", sc.Name, sc.File.Dir)
@@ -160,7 +187,9 @@ func runPipeline(ctx context.Context, p *process, brokerAddr string, g devGen, e
 			seed = uint64(time.Now().UnixNano())
 		}
 		cfg := gen.Config{URL: url, Logs: g.logs, Rate: g.rate, Duration: 365 * 24 * time.Hour, Count: g.count, Seed: seed,
-			Users: 1000, Rates: gen.Rates{Error: 0.05, Timeout: 0.03, Slow: 0.05, Crash: 0.02}}
+			Users: 1000, Rates: gen.Rates{Error: 0.05, Timeout: 0.03, Slow: 0.05, Crash: 0.02},
+			Protocol: g.protocol, GRPCURL: grpcURL, TraceContextLogs: g.traceContextLogs,
+			DefaultBatching: g.defaultBatching, PhaseOffset: g.phaseOffset}
 		if g.manifest != "" {
 			f, err := os.Create(g.manifest)
 			if err != nil {

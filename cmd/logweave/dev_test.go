@@ -16,7 +16,7 @@ import (
 )
 
 // TestDev_RunsPipelineAndRestarts runs `logweave dev` as a subprocess with
-// the generator, waits until the file sink delivered records, stops it,
+// the generator sending over OTLP/gRPC, waits until the file sink delivered records, stops it,
 // and checks the files hold unique records; a restart on the same data
 // directory writes no record twice.
 func TestDev_RunsPipelineAndRestarts(t *testing.T) {
@@ -26,7 +26,10 @@ func TestDev_RunsPipelineAndRestarts(t *testing.T) {
 	dir := t.TempDir()
 	delivered := regexp.MustCompile(`file: delivered (\d+)`)
 	run := func(genRate string, wantDelivered bool) {
-		p := start(t, "dev", "--data-dir", dir, "--port", "0", "--listen", "127.0.0.1:0", "--gen", genRate, "--status-every", "500ms")
+		// The generator exports over OTLP/gRPC here; the file sink test
+		// below covers OTLP/HTTP.
+		p := start(t, "dev", "--data-dir", dir, "--port", "0", "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--gen", genRate,
+			"--gen-protocol", "grpc", "--status-every", "500ms")
 		deadline := time.After(45 * time.Second)
 	wait:
 		for {
@@ -115,7 +118,7 @@ func TestDev_FileSinkHoldsExactlyTheKeptRecords(t *testing.T) {
 	}
 	dir := t.TempDir()
 	manifest := filepath.Join(dir, "manifest.jsonl")
-	p := start(t, "dev", "--data-dir", dir, "--port", "0", "--listen", "127.0.0.1:0", "--gen", "100", "--gen-count", "60",
+	p := start(t, "dev", "--data-dir", dir, "--port", "0", "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--gen", "100", "--gen-count", "60",
 		"--gen-seed", "9", "--gen-manifest", manifest, "--status-every", "500ms")
 	p.waitLine(t, "logweave dev: generator done")
 	f, err := os.Open(manifest)
@@ -167,7 +170,7 @@ func TestDev_FileSinkHoldsExactlyTheKeptRecords(t *testing.T) {
 		}
 	}
 	check("first run")
-	p = start(t, "dev", "--data-dir", dir, "--port", "0", "--listen", "127.0.0.1:0", "--gen", "0", "--status-every", "500ms")
+	p = start(t, "dev", "--data-dir", dir, "--port", "0", "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--gen", "0", "--status-every", "500ms")
 	for i := 0; i < 4; i++ {
 		p.waitLine(t, "in ")
 	}

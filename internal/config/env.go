@@ -41,6 +41,7 @@ var overrides = []override{
 	{"LOGWEAVE_LOG_LEVEL", "log.level", func(c *Config, v string) error { c.Log.Level = v; return nil }},
 	{"LOGWEAVE_LOG_FORMAT", "log.format", func(c *Config, v string) error { c.Log.Format = v; return nil }},
 	{"LOGWEAVE_INGEST_LISTEN", "ingest.listen", func(c *Config, v string) error { c.Ingest.Listen = v; return nil }},
+	{"LOGWEAVE_INGEST_GRPC_LISTEN", "ingest.grpc_listen", func(c *Config, v string) error { c.Ingest.GRPCListen = v; return nil }},
 	{"LOGWEAVE_INGEST_TOKEN", "ingest.auth.token", func(c *Config, v string) error { c.Ingest.Auth.Token = v; return nil }},
 	{"LOGWEAVE_ADMIN_LISTEN", "admin.listen", func(c *Config, v string) error { c.Admin.Listen = v; return nil }},
 }

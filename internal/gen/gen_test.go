@@ -3,6 +3,8 @@ package gen
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
+	"net"
 	"net/http/httptest"
 	"reflect"
 	"testing"
@@ -147,6 +149,144 @@ func TestRun_DeliversEverythingToIngest(t *testing.T) {
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("records per submission differ from the manifest:\n got %v\nwant %v", got, want)
+			}
+		})
+	}
+}
+
+// startIngest runs a real ingest server, OTLP/HTTP and OTLP/gRPC on
+// 127.0.0.1, producing to kfake, and returns the HTTP base URL and the
+// gRPC endpoint URL.
+func startIngest(t *testing.T, c *testkafka.Cluster) (httpURL, grpcURL string) {
+	t.Helper()
+	icfg := ingest.Default()
+	srv, err := ingest.New(icfg, "logweave.raw", c.Client(ingest.ProducerOptions(icfg)...), ingest.Deps{Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeGRPC(ctx, ln, 5*time.Second) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("grpc server: %v", err)
+		}
+	})
+	return hs.URL, "http://" + ln.Addr().String()
+}
+
+// readRaw reads n records from the start of logweave.raw.
+func readRaw(t *testing.T, c *testkafka.Cluster, n int) []*kgo.Record {
+	t.Helper()
+	cl := c.Client(kgo.ConsumeTopics("logweave.raw"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var out []*kgo.Record
+	for len(out) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d records", len(out), n)
+		}
+		out = append(out, fs.Records()...)
+	}
+	return out
+}
+
+// level is the manifest's level of a log severity.
+func level(n v1.SeverityNumber) string {
+	switch {
+	case n >= v1.SeverityNumber_SEVERITY_NUMBER_ERROR:
+		return "error"
+	case n >= v1.SeverityNumber_SEVERITY_NUMBER_WARN:
+		return "warn"
+	case n >= v1.SeverityNumber_SEVERITY_NUMBER_INFO:
+		return "info"
+	}
+	return "debug"
+}
+
+// TestRun_RealSDKModes runs the generator as real SDK deployments send:
+// logs with only the trace context, each service with the SDK's default
+// batch processors, the root service's timers out of phase, over both
+// protocols. The raw topic must hold exactly what the manifest says, per
+// submission, kind, service and level, every log with no submission
+// fields, keyed by its trace id, and with a span id. NDJSON logs (with
+// spans over gRPC) drop the submission fields the same way.
+func TestRun_RealSDKModes(t *testing.T) {
+	for _, tc := range []struct{ protocol, logs string }{{"http", "otlp"}, {"grpc", "otlp"}, {"grpc", "ndjson"}} {
+		t.Run(tc.protocol+"-"+tc.logs, func(t *testing.T) {
+			c := testkafka.Start(t, kfake.SeedTopics(4, "logweave.raw"))
+			httpURL, grpcURL := startIngest(t, c)
+			var manifest bytes.Buffer
+			cfg := Config{URL: httpURL, GRPCURL: grpcURL, Protocol: tc.protocol, Logs: tc.logs, Rate: 200, Count: 30, Seed: 3, Users: 5,
+				Rates: testRates, Manifest: &manifest, TraceContextLogs: true, DefaultBatching: true, PhaseOffset: 300 * time.Millisecond}
+			rep, err := Run(context.Background(), cfg)
+			if err != nil {
+				t.Fatalf("run: %v (%s)", err, rep)
+			}
+			entries, err := ReadManifest(&manifest)
+			if err != nil || len(entries) != 30 {
+				t.Fatalf("manifest: %d entries, %v", len(entries), err)
+			}
+			want := map[string][]RecordCount{}
+			byTrace := map[string]string{}
+			total := 0
+			for _, e := range entries {
+				want[e.SubmitID] = e.Records
+				byTrace[e.TraceID] = e.SubmitID
+				total += e.Spans + e.Logs
+			}
+			counts := map[string]map[RecordCount]int{}
+			for _, r := range readRaw(t, c, total) {
+				var env v1.Envelope
+				if err := proto.Unmarshal(r.Value, &env); err != nil {
+					t.Fatal(err)
+				}
+				var (
+					sub string
+					k   RecordCount
+				)
+				if sp := env.GetSpan(); sp != nil {
+					sub, k = sp.GetSubmission().GetSubmitId(), RecordCount{Kind: "span", Service: sp.Service}
+					if string(r.Key) != sub {
+						t.Errorf("span keyed %q, want its submit_id %q", r.Key, sub)
+					}
+				} else {
+					l := env.GetLog()
+					sub = byTrace[hex.EncodeToString(l.TraceId)]
+					k = RecordCount{Kind: "log", Service: l.Service, Level: level(l.SeverityNumber)}
+					if s := l.GetSubmission(); s.GetSubmitId() != "" || s.GetUserId() != "" || s.GetStage() != v1.Stage_STAGE_UNSPECIFIED {
+						t.Errorf("trace-context log carries submission fields %v", s)
+					}
+					if string(r.Key) != hex.EncodeToString(l.TraceId) || len(l.SpanId) != 8 {
+						t.Errorf("log keyed %q with span id %x, want its trace id and a span id", r.Key, l.SpanId)
+					}
+				}
+				if sub == "" {
+					t.Fatalf("record of no planned submission: %v", &env)
+				}
+				if counts[sub] == nil {
+					counts[sub] = map[RecordCount]int{}
+				}
+				counts[sub][k]++
+			}
+			for id, recs := range want {
+				got := map[RecordCount]int{}
+				for _, rc := range recs {
+					k := rc
+					k.Count = 0
+					got[k] = rc.Count
+				}
+				if !reflect.DeepEqual(counts[id], got) {
+					t.Errorf("%s: raw topic holds %v, manifest says %v", id, counts[id], got)
+				}
 			}
 		})
 	}

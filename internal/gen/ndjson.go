@@ -21,10 +21,13 @@ type ndjsonSender struct {
 	lines  int
 	last   time.Time
 	c      *counts
+	// traceContextOnly leaves the submission fields out of the lines.
+	traceContextOnly bool
 }
 
-func newNDJSONSender(baseURL, token string, c *counts) *ndjsonSender {
-	return &ndjsonSender{url: baseURL + "/v1/ndjson", token: token, client: &http.Client{Timeout: 30 * time.Second}, c: c, last: time.Now()}
+func newNDJSONSender(baseURL, token string, traceContextOnly bool, c *counts) *ndjsonSender {
+	return &ndjsonSender{url: baseURL + "/v1/ndjson", token: token, client: &http.Client{Timeout: 30 * time.Second}, c: c, last: time.Now(),
+		traceContextOnly: traceContextOnly}
 }
 
 type ndjsonLine struct {
@@ -33,12 +36,12 @@ type ndjsonLine struct {
 	Service       string `json:"service"`
 	TraceID       string `json:"trace_id"`
 	SpanID        string `json:"span_id"`
-	SubmitID      string `json:"submit_id"`
-	UserID        string `json:"user_id"`
-	ProblemID     string `json:"problem_id"`
-	SubmissionSeq int    `json:"submission_seq"`
-	Lang          string `json:"lang"`
-	Stage         string `json:"stage"`
+	SubmitID      string `json:"submit_id,omitempty"`
+	UserID        string `json:"user_id,omitempty"`
+	ProblemID     string `json:"problem_id,omitempty"`
+	SubmissionSeq int    `json:"submission_seq,omitempty"`
+	Lang          string `json:"lang,omitempty"`
+	Stage         string `json:"stage,omitempty"`
 	LogType       string `json:"log_type,omitempty"`
 	Reason        string `json:"k8s.event.reason,omitempty"`
 }
@@ -47,7 +50,9 @@ func (n *ndjsonSender) add(sub *Submission, sp *Span, l *Log) {
 	line := ndjsonLine{
 		Level: l.Level, Msg: l.Body, Service: sp.Service,
 		TraceID: hex.EncodeToString(sub.TraceID[:]), SpanID: hex.EncodeToString(sp.ID[:]),
-		SubmitID: sub.SubmitID, UserID: sub.UserID, ProblemID: sub.ProblemID, SubmissionSeq: sub.Seq, Lang: sub.Lang, Stage: sp.Stage,
+	}
+	if !n.traceContextOnly {
+		line.SubmitID, line.UserID, line.ProblemID, line.SubmissionSeq, line.Lang, line.Stage = sub.SubmitID, sub.UserID, sub.ProblemID, sub.Seq, sub.Lang, sp.Stage
 	}
 	if l.Event {
 		line.LogType, line.Reason = "event", l.Reason

@@ -17,6 +17,27 @@ type Config struct {
 	// exporter) or "ndjson". Spans always go through the SDK trace
 	// exporter.
 	Logs string
+	// Protocol of the SDK exporters: "http" (default, to URL) or "grpc"
+	// (to GRPCURL). NDJSON always goes to URL.
+	Protocol string
+	// GRPCURL is the ingest OTLP/gRPC endpoint, e.g.
+	// http://127.0.0.1:4317; required with Protocol grpc.
+	GRPCURL string
+	// TraceContextLogs sends logs with no submission attributes, only the
+	// trace and span ids of the span they are written in, as OpenTelemetry
+	// log bridges do. Default false: every log carries submit_id and the
+	// other submission fields.
+	TraceContextLogs bool
+	// DefaultBatching gives every service's providers the SDK's default
+	// batch processors (spans exported every 5s, logs every 1s) instead of
+	// the generator's fast ones (200ms, blocking span queue). With the
+	// defaults a full SDK queue drops records, which Run reports as a
+	// delivery failure.
+	DefaultBatching bool
+	// PhaseOffset starts the root service's providers this long after
+	// the other services', so their batch timers, and flushes, are out of
+	// phase as in a real deployment. Default 0.
+	PhaseOffset time.Duration
 	// Rate is submissions per second.
 	Rate float64
 	// Count stops after this many submissions; 0 means no limit.
@@ -46,6 +67,18 @@ func (c *Config) Validate() error {
 	}
 	if c.Logs != "otlp" && c.Logs != "ndjson" {
 		errs = append(errs, fmt.Errorf("logs: %q is not allowed (allowed: otlp, ndjson)", c.Logs))
+	}
+	switch c.Protocol {
+	case "", "http":
+	case "grpc":
+		if c.GRPCURL == "" {
+			errs = append(errs, errors.New("grpc url: required with protocol grpc"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("protocol: %q is not allowed (allowed: http, grpc)", c.Protocol))
+	}
+	if c.PhaseOffset < 0 {
+		errs = append(errs, errors.New("phase offset: must not be negative"))
 	}
 	if c.Rate <= 0 {
 		errs = append(errs, errors.New("rate: must be positive"))
@@ -93,14 +126,14 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		return Report{}, err
 	}
 	var c counts
-	sdk, err := newSDKSender(ctx, cfg.URL, cfg.Token, cfg.Logs == "otlp", &c)
+	sdk, err := newSDKSender(ctx, &cfg, &c)
 	if err != nil {
 		return Report{}, fmt.Errorf("creating exporters: %w", err)
 	}
 	var nd *ndjsonSender
 	var emit func(*Submission, *Span, *Log)
 	if cfg.Logs == "ndjson" {
-		nd = newNDJSONSender(cfg.URL, cfg.Token, &c)
+		nd = newNDJSONSender(cfg.URL, cfg.Token, cfg.TraceContextLogs, &c)
 		emit = nd.add
 	}
 	planner := NewPlanner(cfg.Seed, cfg.Users, cfg.Rates)

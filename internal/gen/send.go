@@ -2,12 +2,15 @@ package gen
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploggrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	otellog "go.opentelemetry.io/otel/log"
 	sdklog "go.opentelemetry.io/otel/sdk/log"
@@ -32,58 +35,109 @@ type errBox struct{ err error }
 
 // sdkSender sends spans, and logs unless NDJSON carries them, through the
 // stock OpenTelemetry Go SDK: one tracer and logger provider per service,
-// so each service has its own resource, as in a real deployment.
+// so each service has its own resource and its own batch timers, as in a
+// real deployment.
 type sdkSender struct {
 	tps map[string]*sdktrace.TracerProvider
 	lps map[string]*sdklog.LoggerProvider
 	c   *counts
+	// traceContextLogs leaves the submission attributes off the logs.
+	traceContextLogs bool
 }
 
-func newSDKSender(ctx context.Context, baseURL, token string, withLogs bool, c *counts) (*sdkSender, error) {
-	s := &sdkSender{tps: map[string]*sdktrace.TracerProvider{}, lps: map[string]*sdklog.LoggerProvider{}, c: c}
-	headers := map[string]string{}
-	if token != "" {
-		headers["Authorization"] = "Bearer " + token
-	}
-	services := []string{RootService}
+func newSDKSender(ctx context.Context, cfg *Config, c *counts) (*sdkSender, error) {
+	s := &sdkSender{tps: map[string]*sdktrace.TracerProvider{}, lps: map[string]*sdklog.LoggerProvider{}, c: c,
+		traceContextLogs: cfg.TraceContextLogs}
+	// The stage services first, the root service last: PhaseOffset puts
+	// the root's batch timers that far behind the others'.
+	var services []string
 	for _, st := range stages {
 		services = append(services, st.service)
 	}
+	services = append(services, RootService)
 	for _, svc := range services {
-		res := resource.NewWithAttributes(semconv.SchemaURL, semconv.ServiceName(svc),
-			semconv.K8SNamespaceName("oj"), semconv.K8SPodName(svc+"-0"), semconv.K8SNodeName("node-1"), semconv.K8SClusterName("dev"))
-		texp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(baseURL+"/v1/traces"), otlptracehttp.WithHeaders(headers))
-		if err != nil {
-			s.shutdown(ctx)
-			return nil, err
-		}
-		s.tps[svc] = sdktrace.NewTracerProvider(
-			sdktrace.WithResource(res),
-			sdktrace.WithIDGenerator(plannedIDs{}),
-			sdktrace.WithSampler(sdktrace.AlwaysSample()),
-			// Blocking: a full queue slows the generator down instead of
-			// dropping spans, so the manifest stays exact.
-			sdktrace.WithBatcher(&countingSpanExporter{SpanExporter: texp, c: c},
-				sdktrace.WithBlocking(), sdktrace.WithMaxQueueSize(65536), sdktrace.WithMaxExportBatchSize(1024),
-				sdktrace.WithBatchTimeout(200*time.Millisecond)),
-		)
-		if withLogs {
-			lexp, err := otlploghttp.New(ctx, otlploghttp.WithEndpointURL(baseURL+"/v1/logs"), otlploghttp.WithHeaders(headers))
-			if err != nil {
-				s.shutdown(ctx)
-				return nil, err
+		if svc == RootService && cfg.PhaseOffset > 0 {
+			select {
+			case <-time.After(cfg.PhaseOffset):
+			case <-ctx.Done():
+				s.shutdown(context.Background())
+				return nil, ctx.Err()
 			}
-			// The log queue is a ring that drops its oldest records when
-			// full; Run compares exported counts with the plan and fails
-			// on any loss.
-			s.lps[svc] = sdklog.NewLoggerProvider(sdklog.WithResource(res),
-				// The queue is a ring that drops the oldest records when full;
-				// Run compares exported counts with the plan and fails on loss.
-				sdklog.WithProcessor(sdklog.NewBatchProcessor(&countingLogExporter{Exporter: lexp, c: c},
-					sdklog.WithMaxQueueSize(65536), sdklog.WithExportMaxBatchSize(2048), sdklog.WithExportInterval(200*time.Millisecond))))
+		}
+		if err := s.addService(ctx, cfg, svc); err != nil {
+			s.shutdown(context.Background())
+			return nil, err
 		}
 	}
 	return s, nil
+}
+
+// addService creates the exporters and providers of one service.
+func (s *sdkSender) addService(ctx context.Context, cfg *Config, svc string) error {
+	res := resource.NewWithAttributes(semconv.SchemaURL, semconv.ServiceName(svc),
+		semconv.K8SNamespaceName("oj"), semconv.K8SPodName(svc+"-0"), semconv.K8SNodeName("node-1"), semconv.K8SClusterName("dev"))
+	texp, lexp, err := newExporters(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	spans := &countingSpanExporter{SpanExporter: texp, c: s.c}
+	var bsp sdktrace.SpanProcessor
+	if cfg.DefaultBatching {
+		bsp = sdktrace.NewBatchSpanProcessor(spans)
+	} else {
+		// Blocking: a full queue slows the generator down instead of
+		// dropping spans, so the manifest stays exact.
+		bsp = sdktrace.NewBatchSpanProcessor(spans, sdktrace.WithBlocking(), sdktrace.WithMaxQueueSize(65536),
+			sdktrace.WithMaxExportBatchSize(1024), sdktrace.WithBatchTimeout(200*time.Millisecond))
+	}
+	s.tps[svc] = sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithIDGenerator(plannedIDs{}),
+		sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSpanProcessor(bsp))
+	if lexp == nil {
+		return nil
+	}
+	logs := &countingLogExporter{Exporter: lexp, c: s.c}
+	// The log queue is a ring that drops its oldest records when full; Run
+	// compares exported counts with the plan and fails on any loss.
+	var blp *sdklog.BatchProcessor
+	if cfg.DefaultBatching {
+		blp = sdklog.NewBatchProcessor(logs)
+	} else {
+		blp = sdklog.NewBatchProcessor(logs, sdklog.WithMaxQueueSize(65536), sdklog.WithExportMaxBatchSize(2048),
+			sdklog.WithExportInterval(200*time.Millisecond))
+	}
+	s.lps[svc] = sdklog.NewLoggerProvider(sdklog.WithResource(res), sdklog.WithProcessor(blp))
+	return nil
+}
+
+// newExporters returns the stock OTLP exporters of cfg's protocol, at
+// their defaults apart from the endpoint and the token; the log exporter
+// is nil when logs go as NDJSON.
+func newExporters(ctx context.Context, cfg *Config) (sdktrace.SpanExporter, sdklog.Exporter, error) {
+	headers := map[string]string{}
+	if cfg.Token != "" {
+		headers["Authorization"] = "Bearer " + cfg.Token
+	}
+	withLogs := cfg.Logs == "otlp"
+	var (
+		texp sdktrace.SpanExporter
+		lexp sdklog.Exporter
+		err  error
+	)
+	if cfg.Protocol == "grpc" {
+		texp, err = otlptracegrpc.New(ctx, otlptracegrpc.WithEndpointURL(cfg.GRPCURL), otlptracegrpc.WithHeaders(headers))
+		if err == nil && withLogs {
+			lexp, err = otlploggrpc.New(ctx, otlploggrpc.WithEndpointURL(cfg.GRPCURL), otlploggrpc.WithHeaders(headers))
+		}
+	} else {
+		texp, err = otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(cfg.URL+"/v1/traces"), otlptracehttp.WithHeaders(headers))
+		if err == nil && withLogs {
+			lexp, err = otlploghttp.New(ctx, otlploghttp.WithEndpointURL(cfg.URL+"/v1/logs"), otlploghttp.WithHeaders(headers))
+		}
+	}
+	if err != nil && texp != nil {
+		texp.Shutdown(ctx) //nolint:errcheck // reporting the creation error
+	}
+	return texp, lexp, err
 }
 
 type idKey struct{}
@@ -145,7 +199,9 @@ func (s *sdkSender) send(ctx context.Context, sub *Submission, emitLog func(*Sub
 			rec.SetSeverity(severities[l.Level])
 			rec.SetSeverityText(l.Level)
 			rec.SetBody(attribute.StringValue(l.Body))
-			rec.AddAttributes(submissionAttrs(sub, sp.Stage)...)
+			if !s.traceContextLogs {
+				rec.AddAttributes(submissionAttrs(sub, sp.Stage)...)
+			}
 			if l.Event {
 				rec.AddAttributes(attribute.String("log_type", "event"), attribute.String("k8s.event.reason", l.Reason))
 			}
@@ -166,20 +222,23 @@ func (s *sdkSender) send(ctx context.Context, sub *Submission, emitLog func(*Sub
 	rspan.End(trace.WithTimestamp(root.End))
 }
 
-// shutdown flushes and stops every provider.
+// shutdown flushes every provider's queue (ForceFlush), then stops them,
+// so every record emitted is exported whatever its batch timer says.
 func (s *sdkSender) shutdown(ctx context.Context) error {
-	var first error
+	var errs []error
 	for _, lp := range s.lps {
-		if err := lp.Shutdown(ctx); err != nil && first == nil {
-			first = err
-		}
+		errs = append(errs, lp.ForceFlush(ctx))
 	}
 	for _, tp := range s.tps {
-		if err := tp.Shutdown(ctx); err != nil && first == nil {
-			first = err
-		}
+		errs = append(errs, tp.ForceFlush(ctx))
 	}
-	return first
+	for _, lp := range s.lps {
+		errs = append(errs, lp.Shutdown(ctx))
+	}
+	for _, tp := range s.tps {
+		errs = append(errs, tp.Shutdown(ctx))
+	}
+	return errors.Join(errs...)
 }
 
 type countingSpanExporter struct {
