@@ -2,28 +2,48 @@ package enrich
 
 import "github.com/prometheus/client_golang/prometheus"
 
+// kindCounters are the children of a counter vector by record kind, looked
+// up once: the per-record path should not hash label values.
+type kindCounters struct{ log, span, other prometheus.Counter }
+
+func newKindCounters(v *prometheus.CounterVec) kindCounters {
+	return kindCounters{log: v.WithLabelValues("log"), span: v.WithLabelValues("span"), other: v.WithLabelValues("trace_link")}
+}
+
+func (k kindCounters) of(kind string) prometheus.Counter {
+	switch kind {
+	case "log":
+		return k.log
+	case "span":
+		return k.span
+	}
+	return k.other
+}
+
 type metrics struct {
-	recordsIn       *prometheus.CounterVec
-	recordsOut      *prometheus.CounterVec
-	recordsDropped  *prometheus.CounterVec
-	join            *prometheus.CounterVec
-	decisions       *prometheus.CounterVec
-	decisionLatency prometheus.Histogram
-	pendingSubs     prometheus.Gauge
-	pendingBytes    prometheus.Gauge
-	oldestPending   prometheus.Gauge
-	misrouted       prometheus.Counter
-	late            prometheus.Counter
-	early           *prometheus.CounterVec
-	forgotten       prometheus.Counter
-	retried         prometheus.Counter
-	liveEmitted     prometheus.Counter
-	upgrades        prometheus.Counter
-	links           *prometheus.CounterVec
-	recovered       prometheus.Counter
-	undecodable     prometheus.Counter
-	txns            *prometheus.CounterVec
-	committed       *prometheus.GaugeVec
+	in, out, dropped  kindCounters
+	joinHit, joinMiss prometheus.Counter
+	recordsIn         *prometheus.CounterVec
+	recordsOut        *prometheus.CounterVec
+	recordsDropped    *prometheus.CounterVec
+	join              *prometheus.CounterVec
+	decisions         *prometheus.CounterVec
+	decisionLatency   prometheus.Histogram
+	pendingSubs       prometheus.Gauge
+	pendingBytes      prometheus.Gauge
+	oldestPending     prometheus.Gauge
+	misrouted         prometheus.Counter
+	late              prometheus.Counter
+	early             *prometheus.CounterVec
+	forgotten         prometheus.Counter
+	retried           prometheus.Counter
+	liveEmitted       prometheus.Counter
+	upgrades          prometheus.Counter
+	links             *prometheus.CounterVec
+	recovered         prometheus.Counter
+	undecodable       prometheus.Counter
+	txns              *prometheus.CounterVec
+	committed         *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -78,6 +98,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, r := range []string{"committed", "aborted", "offsets_only", "offsets_failed"} {
 		m.txns.WithLabelValues(r)
 	}
+	m.in, m.out, m.dropped = newKindCounters(m.recordsIn), newKindCounters(m.recordsOut), newKindCounters(m.recordsDropped)
+	m.joinHit, m.joinMiss = m.join.WithLabelValues("hit"), m.join.WithLabelValues("miss")
 	reg.MustRegister(m.recordsIn, m.recordsOut, m.recordsDropped, m.join, m.decisions, m.decisionLatency, m.pendingSubs,
 		m.pendingBytes, m.oldestPending, m.misrouted, m.late, m.early, m.forgotten, m.retried, m.liveEmitted, m.upgrades, m.links, m.recovered, m.undecodable, m.txns, m.committed)
 	return m

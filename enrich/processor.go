@@ -39,7 +39,7 @@ func (pr *processor) add(st *partState, key string, env *v1.Envelope, offset int
 	if offset+1 > st.head {
 		st.head = offset + 1
 	}
-	pr.m.recordsIn.WithLabelValues(env.Kind()).Inc()
+	pr.m.in.of(env.Kind()).Inc()
 	if link := env.GetTraceLink(); link != nil {
 		pr.link(st, link, offset, now)
 		return
@@ -79,13 +79,18 @@ func (pr *processor) add(st *partState, key string, env *v1.Envelope, offset int
 	sub.bytes += mem
 	st.bytes += mem
 	sub.lastSeen = now
-	if sub.merge(env) {
-		sub.ctxGen++
-	}
 	rules := pr.rules.Load()
+	if sub.merge(env) {
+		sub.mergeVer++
+		if rules.subBound {
+			sub.ctxGen++
+		}
+	}
 	sp := env.GetSpan()
 	if sp != nil {
-		sub.spans[spanKey(sp.GetSpanId())] = sp
+		k := spanKey(sp.GetSpanId())
+		sub.spans[k] = sp
+		sub.ctxs[k] = spanContext(sp, v1.JoinStatus_JOIN_STATUS_SELF)
 		pr.linkTrace(st, sub, sp, offset)
 	}
 	if sub.orphan {
@@ -105,7 +110,8 @@ func (pr *processor) add(st *partState, key string, env *v1.Envelope, offset int
 }
 
 // evalTail evaluates the tail rules on the record at index i of sub's held
-// records and, when it is a span, again on the held logs that ran in it
+// records, with the context known now; when it is a span, the rules that
+// read the span context run again on the logs that were added before it
 // (their join just changed). The first rule that fires keeps the
 // submission.
 func (pr *processor) evalTail(sub *submission, rules *Rules, i int, sp *v1.Span) {
@@ -114,7 +120,11 @@ func (pr *processor) evalTail(sub *submission, rules *Rules, i int, sp *v1.Span)
 	} else if sub.rules != rules {
 		sub.rulesMixed = true // reloaded meanwhile: all are evaluated again at the decision
 	}
-	if name, ok := pr.tailMatch(sub, rules, sub.records[i].env); ok {
+	r := &sub.records[i]
+	if id := r.env.GetLog().GetSpanId(); len(id) > 0 && sub.spans[spanKey(id)] == nil {
+		r.spanWait = true
+	}
+	if name, ok := pr.tailMatch(sub, rules, r.env, allRules); ok {
 		sub.keptBy = name
 		return
 	}
@@ -123,32 +133,37 @@ func (pr *processor) evalTail(sub *submission, rules *Rules, i int, sp *v1.Span)
 	}
 	id := sp.GetSpanId()
 	for j := range sub.records {
-		if l := sub.records[j].env.GetLog(); l != nil && string(l.GetSpanId()) == string(id) {
-			sub.records[j].gen = sub.ctxGen
-			if name, ok := pr.tailMatch(sub, rules, sub.records[j].env); ok {
-				sub.keptBy = name
-				return
-			}
+		w := &sub.records[j]
+		if !w.spanWait || string(w.env.GetLog().GetSpanId()) != string(id) {
+			continue
+		}
+		w.spanWait = false
+		if name, ok := pr.tailMatch(sub, rules, w.env, spanBound); ok {
+			sub.keptBy = name
+			return
 		}
 	}
 }
 
-// tailMatch evaluates the tail rules on one record of a pending submission
-// with the context known now.
-func (pr *processor) tailMatch(sub *submission, rules *Rules, env *v1.Envelope) (string, bool) {
+// tailMatch evaluates the rules of set on one record of a pending
+// submission with the context known now.
+func (pr *processor) tailMatch(sub *submission, rules *Rules, env *v1.Envelope, set ruleSet) (string, bool) {
+	// Rules read the span's fields, not how the join came about, so a
+	// log sees its span's own context.
 	var sc *v1.SpanContext
 	if sp := env.GetSpan(); sp != nil {
-		sc = spanContext(sp, v1.JoinStatus_JOIN_STATUS_SELF)
+		sc = sub.ctxs[spanKey(sp.GetSpanId())]
 	} else if id := env.GetLog().GetSpanId(); len(id) > 0 {
-		if sp := sub.spans[spanKey(id)]; sp != nil {
-			sc = spanContext(sp, v1.JoinStatus_JOIN_STATUS_JOINED)
-		}
+		sc = sub.ctxs[spanKey(id)]
 	}
 	if sc == nil {
-		sc = &v1.SpanContext{Join: v1.JoinStatus_JOIN_STATUS_MISSING}
+		sc = missingJoin
 	}
-	return rules.TailMatch(&recordEnv{env: env, span: sc, sub: recordSubmission(sub.merged(), env, sc)})
+	return rules.tailMatch(&recordEnv{env: env, span: sc, sub: sub.merged()}, set, env.Kind())
 }
+
+// missingJoin is the span context rules see for a log without its span.
+var missingJoin = &v1.SpanContext{Join: v1.JoinStatus_JOIN_STATUS_MISSING}
 
 // updateCompletion sets when a submission is complete on evidence: its span
 // tree closed (a root or feedback span arrived and every span referenced as
@@ -164,7 +179,7 @@ func (pr *processor) updateCompletion(sub *submission, env *v1.Envelope, rules *
 		}
 		return
 	}
-	if len(sub.spans) == 0 && sub.completeAt.IsZero() && rules.Completes(&recordEnv{env: env, sub: recordSubmission(sub.merged(), env, nil)}) {
+	if len(sub.spans) == 0 && sub.completeAt.IsZero() && rules.Completes(&recordEnv{env: env, sub: sub.merged()}) {
 		sub.completeAt = now.Add(pr.cfg.CompletionGrace)
 	}
 }
@@ -233,10 +248,7 @@ func (pr *processor) expire(st *partState, now time.Time, maxBytes int) {
 // The submission's records are released: only the decision is remembered.
 func (pr *processor) decide(st *partState, sub *submission, early earlyCause, now time.Time) {
 	rules := pr.rules.Load()
-	ctxs := make(map[string]*v1.SpanContext, len(sub.spans))
-	for k, sp := range sub.spans {
-		ctxs[k] = spanContext(sp, v1.JoinStatus_JOIN_STATUS_SELF)
-	}
+	ctxs := sub.ctxs
 	merged := sub.merged()
 	tail := sub.keptBy
 	if tail != "" {
@@ -269,18 +281,17 @@ func (pr *processor) decide(st *partState, sub *submission, early earlyCause, no
 	st.release(sub)
 }
 
-// tailAtDecision re-evaluates, with the whole submission known, the records
-// whose evaluation context changed since they were evaluated (or all of
-// them when the rules were reloaded), and returns the first rule that
-// fires.
+// tailAtDecision evaluates again, with the whole submission known, the
+// records evaluated before the submission context changed (only when a
+// rule reads it), or all of them after a rules reload. It returns the
+// first rule that fires.
 func (pr *processor) tailAtDecision(sub *submission, rules *Rules, merged *v1.Submission, ctxs map[string]*v1.SpanContext) string {
 	all := sub.rulesMixed || sub.rules != rules
 	for _, r := range sub.records {
 		if !all && r.gen == sub.ctxGen {
 			continue
 		}
-		sc := joinContext(r.env, ctxs)
-		if name, ok := rules.TailMatch(&recordEnv{env: r.env, span: sc, sub: recordSubmission(merged, r.env, sc)}); ok {
+		if name, ok := rules.tailMatch(&recordEnv{env: r.env, span: joinContext(r.env, ctxs), sub: merged}, allRules, r.env.Kind()); ok {
 			return name
 		}
 	}
@@ -308,10 +319,7 @@ func (pr *processor) emitReady(st *partState, sub *submission, now time.Time) {
 	if sub.merged().GetUserId() == "" {
 		return
 	}
-	ctxs := make(map[string]*v1.SpanContext, len(sub.spans))
-	for k, sp := range sub.spans {
-		ctxs[k] = spanContext(sp, v1.JoinStatus_JOIN_STATUS_SELF)
-	}
+	ctxs := sub.ctxs
 	dec := &decision{keptBy: sub.keptBy, spans: ctxs, sub: sub.merged()}
 	var ready []pendingRecord
 	held := sub.records[:0]
@@ -349,15 +357,15 @@ func (pr *processor) emitAll(st *partState, key string, dec *decision, recs []pe
 		sc := joinContext(r.env, dec.spans)
 		keptBy, rate, ok := dec.keep(r.env, u, rules)
 		if !ok {
-			pr.m.recordsDropped.WithLabelValues(r.env.Kind()).Inc()
+			pr.m.dropped.of(r.env.Kind()).Inc()
 			dec.dropped = append(dec.dropped, r.offset)
 			continue
 		}
 		if r.env.GetLog() != nil {
 			if sc.GetJoin() == v1.JoinStatus_JOIN_STATUS_JOINED {
-				pr.m.join.WithLabelValues("hit").Inc()
+				pr.m.joinHit.Inc()
 			} else {
-				pr.m.join.WithLabelValues("miss").Inc()
+				pr.m.joinMiss.Inc()
 			}
 		}
 		er := &v1.EnrichedRecord{
@@ -371,7 +379,7 @@ func (pr *processor) emitAll(st *partState, key string, dec *decision, recs []pe
 			mark.maxRaw = r.offset
 		}
 		st.out = append(st.out, output{rec: er, key: key, mark: mark})
-		pr.m.recordsOut.WithLabelValues(r.env.Kind()).Inc()
+		pr.m.out.of(r.env.Kind()).Inc()
 		n++
 	}
 	return n
@@ -433,7 +441,7 @@ func (pr *processor) late(st *partState, key string, dec *decision, env *v1.Enve
 	rules := pr.rules.Load()
 	if dec.keptBy == "" {
 		sc := joinContext(env, dec.spans)
-		if name, ok := rules.TailMatch(&recordEnv{env: env, span: sc, sub: recordSubmission(dec.sub, env, sc)}); ok {
+		if name, ok := rules.TailMatch(&recordEnv{env: env, span: sc, sub: dec.sub}); ok {
 			dec.keptBy, dec.late, dec.early = name, true, notEarly
 			pr.m.upgrades.Inc()
 			if len(dec.dropped) > 0 {

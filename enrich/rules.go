@@ -104,6 +104,9 @@ type Rules struct {
 	cfg        RulesConfig
 	tail       []compiledRule
 	completion *expr.Expr
+	// subBound: some tail rule reads the submission context, so a
+	// record's result can change as other records complete it.
+	subBound bool
 	// rates by level rank (index 1..6) for services without overrides.
 	levels [7]float64
 }
@@ -111,6 +114,34 @@ type Rules struct {
 type compiledRule struct {
 	name string
 	e    *expr.Expr
+	// spanBound: the rule reads the span context (span.* or stage), so a
+	// log's result can change when its span arrives.
+	spanBound bool
+	// kind is the record kind the rule can match ("" for any): rules like
+	// `kind == "span" and ...` are not evaluated on logs.
+	kind string
+}
+
+// ruleSet selects tail rules by whether they read the span context.
+type ruleSet uint8
+
+const (
+	allRules  ruleSet = iota
+	spanFree          // rules that do not read the span context
+	spanBound         // rules that do
+)
+
+// readsSpan says whether a field depends on the span a record ran in.
+func readsSpan(field string) bool { return field == "stage" || strings.HasPrefix(field, "span.") }
+
+// readsSubmission says whether a field depends on the submission context
+// merged from the other records.
+func readsSubmission(field string) bool {
+	switch field {
+	case "submit_id", "user_id", "problem_id", "lang", "submission_seq":
+		return true
+	}
+	return false
 }
 
 // CompileRules validates and compiles a configuration.
@@ -137,7 +168,13 @@ func CompileRules(cfg RulesConfig) (*Rules, error) {
 			errs = append(errs, fmt.Errorf("%s.when: %w", at, err))
 			continue
 		}
-		r.tail = append(r.tail, compiledRule{name: t.Name, e: e})
+		cr := compiledRule{name: t.Name, e: e}
+		cr.kind, _ = e.Requires("kind")
+		for _, f := range e.Fields() {
+			cr.spanBound = cr.spanBound || readsSpan(f)
+			r.subBound = r.subBound || readsSubmission(f)
+		}
+		r.tail = append(r.tail, cr)
 	}
 	if cfg.Completion != "" {
 		e, err := expr.Parse(cfg.Completion)
@@ -180,8 +217,15 @@ func checkRate(r float64) error {
 }
 
 // TailMatch returns the first tail rule the record matches.
-func (r *Rules) TailMatch(env expr.Env) (string, bool) {
+func (r *Rules) TailMatch(env expr.Env) (string, bool) { return r.tailMatch(env, allRules, "") }
+
+// tailMatch returns the first rule of set the record, of kind (when not
+// empty), matches.
+func (r *Rules) tailMatch(env expr.Env, set ruleSet, kind string) (string, bool) {
 	for _, t := range r.tail {
+		if set == spanFree && t.spanBound || set == spanBound && !t.spanBound || kind != "" && t.kind != "" && t.kind != kind {
+			continue
+		}
 		if t.e.Eval(env) {
 			return t.name, true
 		}
@@ -266,6 +310,11 @@ func (e *recordEnv) Field(name, key string) (expr.Value, bool) {
 		}
 		return str(sp.GetStatus().GetMessage())
 	case "stage":
+		// The record's own stage, else its submission context's, else
+		// its span's.
+		if s := e.env.Submission().GetStage().Name(); s != "" {
+			return str(s)
+		}
 		if s := e.sub.GetStage().Name(); s != "" {
 			return str(s)
 		}

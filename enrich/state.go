@@ -1,7 +1,6 @@
 package enrich
 
 import (
-	"encoding/hex"
 	"hash/fnv"
 	"sort"
 	"strconv"
@@ -19,6 +18,9 @@ type pendingRecord struct {
 	offset int64
 	size   int
 	gen    uint32 // the submission's ctxGen when the tail rules last saw it
+	// spanWait: a log whose span had not arrived when it was added; the
+	// rules that read the span see it again when the span arrives.
+	spanWait bool
 }
 
 // submission is the state of one undecided submission.
@@ -28,8 +30,9 @@ type submission struct {
 	// records are the held records: all of them until the submission is
 	// kept live, then only the logs still waiting for their span.
 	records    []pendingRecord
-	spans      map[string]*v1.Span // by span id (hex)
-	ids        map[uint64]struct{} // idHash of every record id seen: client retries are skipped
+	spans      map[string]*v1.Span        // by spanKey
+	ctxs       map[string]*v1.SpanContext // the spans' own contexts, by spanKey
+	ids        map[uint64]struct{}        // idHash of every record id seen: client retries are skipped
 	bytes      int
 	firstSeen  time.Time
 	lastSeen   time.Time
@@ -45,10 +48,11 @@ type submission struct {
 	rulesMixed bool
 	ctxGen     uint32
 	// spanSub and logSub merge the submission context of the spans and of
-	// the logs (spans win); mergedSub caches their merge at mergedGen.
-	spanSub, logSub *v1.Submission
-	mergedSub       *v1.Submission
-	mergedGen       uint32
+	// the logs (spans win); mergeVer counts their changes, and mergedSub
+	// caches their merge at mergedVer.
+	spanSub, logSub     *v1.Submission
+	mergeVer, mergedVer uint32
+	mergedSub           *v1.Submission
 	// traces are the trace ids (hex) a TraceLink was written for.
 	traces map[string]bool
 	// orphan: keyed by a trace id, with context-only records (no
@@ -61,7 +65,7 @@ type submission struct {
 }
 
 func newSubmission(key string, offset int64, now time.Time) *submission {
-	return &submission{key: key, firstOffset: offset, spans: map[string]*v1.Span{}, ids: map[uint64]struct{}{},
+	return &submission{key: key, firstOffset: offset, spans: map[string]*v1.Span{}, ctxs: map[string]*v1.SpanContext{}, ids: map[uint64]struct{}{},
 		firstSeen: now, spanSub: &v1.Submission{}, logSub: &v1.Submission{}}
 }
 
@@ -77,10 +81,10 @@ func (sub *submission) merge(env *v1.Envelope) bool {
 // merged is the submission context known so far: the spans', completed
 // from the logs'. The result is shared: callers must not modify it.
 func (sub *submission) merged() *v1.Submission {
-	if sub.mergedSub == nil || sub.mergedGen != sub.ctxGen {
+	if sub.mergedSub == nil || sub.mergedVer != sub.mergeVer {
 		m := proto.Clone(sub.spanSub).(*v1.Submission)
 		mergeSubmission(m, sub.logSub)
-		sub.mergedSub, sub.mergedGen = m, sub.ctxGen
+		sub.mergedSub, sub.mergedVer = m, sub.mergeVer
 	}
 	return sub.mergedSub
 }
@@ -123,7 +127,7 @@ func (st *partState) listMark(sub *submission) {
 func (st *partState) release(sub *submission) {
 	delete(st.subs, sub.key)
 	sub.decided = true
-	sub.records, sub.spans, sub.ids, sub.mergedSub = nil, nil, nil, nil
+	sub.records, sub.spans, sub.ctxs, sub.ids, sub.mergedSub = nil, nil, nil, nil, nil
 	st.bytes -= sub.bytes
 	st.decidedInOrder++
 	st.compactOrder()
@@ -425,7 +429,8 @@ func mergeSubmission(dst, src *v1.Submission) bool {
 	return changed
 }
 
-func spanKey(id []byte) string { return hex.EncodeToString(id) }
+// spanKey is the map key of a span id.
+func spanKey(id []byte) string { return string(id) }
 
 // recordSubmission is the submission context of one record: the merged
 // context of its submission, with the record's own stage (or its span's).

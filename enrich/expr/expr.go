@@ -100,6 +100,62 @@ func (e *Expr) Eval(env Env) bool {
 	return v.Kind == Bool && v.B
 }
 
+// Fields returns the names of the fields the expression reads (attr and
+// resource once each, whatever their keys), so that a caller can tell what
+// a result depends on.
+func (e *Expr) Fields() []string {
+	seen := map[string]bool{}
+	var out []string
+	var walk func(n node)
+	walk = func(n node) {
+		switch x := n.(type) {
+		case field:
+			if !seen[x.name] {
+				seen[x.name] = true
+				out = append(out, x.name)
+			}
+		case not:
+			walk(x.x)
+		case logical:
+			walk(x.l)
+			walk(x.r)
+		case compare:
+			walk(x.l)
+			walk(x.r)
+		}
+	}
+	walk(e.root)
+	return out
+}
+
+// Requires returns the string a field must equal for the expression to be
+// true, when one of the conjuncts of its top-level "and" chain (or the
+// whole expression) is field == "literal": e.g. "span" for
+// `kind == "span" and span.duration > 10s`.
+func (e *Expr) Requires(name string) (string, bool) {
+	var find func(n node) (string, bool)
+	find = func(n node) (string, bool) {
+		switch x := n.(type) {
+		case logical:
+			if !x.and {
+				return "", false
+			}
+			if v, ok := find(x.l); ok {
+				return v, true
+			}
+			return find(x.r)
+		case compare:
+			f, fok := x.l.(field)
+			l, lok := x.r.(literal)
+			if x.op == "==" && fok && lok && f.name == name && l.v.Kind == String {
+				return l.v.Str, true
+			}
+		}
+		return "", false
+	}
+	return find(e.root)
+}
+
 // Error is a parse error with its 1-based column.
 type Error struct {
 	Col int

@@ -104,3 +104,31 @@ func BenchmarkEval(b *testing.B) {
 		e.Eval(env)
 	}
 }
+
+func TestExpr_Fields(t *testing.T) {
+	e, err := Parse(`kind == "span" and (span.duration > 10s or attr["a"] == 1 or attr["b"] == 2) and not level >= error`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(e.Fields(), ","); got != "kind,span.duration,attr,level" {
+		t.Errorf("Fields() = %s", got)
+	}
+}
+
+func TestExpr_Requires(t *testing.T) {
+	for src, want := range map[string]string{
+		`kind == "span" and stage == "judge" and span.duration > 10s`: "span",
+		`stage == "judge" and (kind == "log")`:                        "log",
+		`kind == "span" or level >= error`:                            "",
+		`level >= error`:                                              "",
+		`not kind == "span"`:                                          "",
+	} {
+		e, err := Parse(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := e.Requires("kind"); got != want {
+			t.Errorf("%s: Requires(kind) = %q, want %q", src, got, want)
+		}
+	}
+}
