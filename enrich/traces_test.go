@@ -75,6 +75,12 @@ func TestEnricher_TraceContextLogsJoinTheirSubmission(t *testing.T) {
 // (and partly dropped) upgrades it: the dropped records are re-read from
 // the raw topic, and the submission ends whole, each record once.
 func TestEnricher_LateErrorUpgradesFromTheRawTopic(t *testing.T) {
+	for _, late := range []string{"error log", "error span"} {
+		t.Run(late, func(t *testing.T) { testLateUpgrade(t, late == "error span") })
+	}
+}
+
+func testLateUpgrade(t *testing.T, lateSpan bool) {
 	v := newEnv(t)
 	cfg := testEnrichConfig()
 	cfg.CompletionGrace = 200 * time.Millisecond
@@ -100,9 +106,16 @@ func TestEnricher_LateErrorUpgradesFromTheRawTopic(t *testing.T) {
 	waitFor(t, 20*time.Second, "the head decision", func() bool {
 		return testutil.ToFloat64(en.e.m.decisions.WithLabelValues("head")) >= 1
 	})
-	// The judge's crash report, delayed on its way.
-	v.produceRaw(cl, key, &v1.Envelope{RecordId: "late-crash", Record: &v1.Envelope_Log{Log: &v1.Log{TimeUnixNano: 3,
-		SeverityNumber: v1.SeverityNumber_SEVERITY_NUMBER_ERROR, Body: "sandbox: panic", Service: "judge", TraceId: trace, SpanId: judge, Submission: sub}}})
+	if lateSpan {
+		// A sandbox span with status ERROR from a slow exporter.
+		v.produceRaw(cl, key, &v1.Envelope{RecordId: "late-crash", Record: &v1.Envelope_Span{Span: &v1.Span{TraceId: trace, SpanId: newID(8), ParentSpanId: judge,
+			Name: "sandbox", StartTimeUnixNano: 2, EndTimeUnixNano: 3, Service: "sandbox", Submission: sub,
+			Status: &v1.Status{Code: v1.StatusCode_STATUS_CODE_ERROR, Message: "killed"}}}})
+	} else {
+		// The judge's crash report, delayed on its way.
+		v.produceRaw(cl, key, &v1.Envelope{RecordId: "late-crash", Record: &v1.Envelope_Log{Log: &v1.Log{TimeUnixNano: 3,
+			SeverityNumber: v1.SeverityNumber_SEVERITY_NUMBER_ERROR, Body: "sandbox: panic", Service: "judge", TraceId: trace, SpanId: judge, Submission: sub}}})
+	}
 	got := v.readEnriched(6, 30*time.Second)
 	checkExactlyOnce(t, got, map[string]int{key: 6})
 	for _, r := range got {
