@@ -266,6 +266,7 @@ func runFleet(t *testing.T, o options) *report {
 	defer func() { stopObs(); obsWG.Wait() }()
 	tailer := &fileTailer{dir: filepath.Join(f.dir, "files"), seen: f.seen["file"], pos: map[string]int64{}, rest: map[string][]byte{}}
 	iso := &isoSampler{}
+	restarted := map[string]time.Time{}
 	obsWG.Add(1)
 	go func() {
 		defer obsWG.Done()
@@ -279,7 +280,9 @@ func runFleet(t *testing.T, o options) *report {
 			}
 			tailer.poll()
 			for _, p := range all {
-				if p.exitedByItself() {
+				// A supervisor's back-off: at most one restart a second.
+				if p.exitedByItself() && time.Since(restarted[p.name]) > 2*time.Second {
+					restarted[p.name] = time.Now()
 					if err := f.ensure(p); err != nil {
 						f.fail("restarting %s: %v", p.name, err)
 					}
