@@ -4,7 +4,7 @@
 STATICCHECK_VERSION := v0.8.2
 BIN := $(CURDIR)/.bin
 
-.PHONY: all build test test-short lint proto bench fuzz clean loki
+.PHONY: all build test test-short lint proto bench fuzz clean loki chaos soak
 
 all: build test lint
 
@@ -35,12 +35,42 @@ bench:
 clean:
 	rm -rf $(BIN) .logweave
 
+# Every decoder and parser that takes outside input, each for a bounded
+# time (FUZZTIME); about 2 minutes in all, as .ci/run runs it.
+FUZZTIME ?= 12s
 fuzz:
-	go test -run '^$$' -fuzz '^FuzzNDJSON$$' -fuzztime 20s ./ingest/
-	go test -run '^$$' -fuzz '^FuzzOTLPJSON$$' -fuzztime 20s ./ingest/
-	go test -run '^$$' -fuzz '^FuzzAppendString$$' -fuzztime 10s ./sinks/document/
+	go test -run '^$$' -fuzz '^FuzzNDJSON$$' -fuzztime $(FUZZTIME) ./ingest/
+	go test -run '^$$' -fuzz '^FuzzOTLPJSON$$' -fuzztime $(FUZZTIME) ./ingest/
+	go test -run '^$$' -fuzz '^FuzzOTLPProtobuf$$' -fuzztime $(FUZZTIME) ./ingest/
+	go test -run '^$$' -fuzz '^FuzzAppendString$$' -fuzztime $(FUZZTIME) ./sinks/document/
+	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./enrich/expr/
+	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./router/
+	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/config/
+	go test -run '^$$' -fuzz '^FuzzEnvelope$$' -fuzztime $(FUZZTIME) ./enrich/
+	go test -run '^$$' -fuzz '^FuzzParseCommitMeta$$' -fuzztime $(FUZZTIME) ./enrich/
 
 # A real Loki for the Loki sink tests, built from its Go module at the
 # version pinned in tools/loki/go.mod (a first build takes several minutes).
 loki:
 	cd tools/loki && go build -o $(BIN)/loki github.com/grafana/loki/v3/cmd/loki
+
+# The chaos audit (test/fleet, docs/operations.md): every role as its own
+# process of the real binary, faults injected, then every destination
+# counted against the manifest. Fails on any lost record, visible
+# duplicate or undrained group. Needs the real Loki (make loki). The audit
+# table is printed; the JSON report and every process log go to
+# $(CHAOS_OUT).
+CHAOS_OUT ?= $(CURDIR)/.chaos
+chaos:
+	rm -rf $(CHAOS_OUT) && mkdir -p $(CHAOS_OUT)
+	LOGWEAVE_CHAOS_OUT=$(CHAOS_OUT) LOGWEAVE_LOKI_BIN=$${LOGWEAVE_LOKI_BIN:-$(BIN)/loki} \
+		go test -tags chaos -count=1 -timeout 15m -v -run '^TestChaos_' ./test/fleet/
+
+# A longer chaos run: 20 minutes of load at a higher rate, a kill every 5s.
+# Override any of LOGWEAVE_CHAOS_{DURATION,RATE,SEED,KILL_EVERY,CALM}.
+soak:
+	rm -rf $(CHAOS_OUT) && mkdir -p $(CHAOS_OUT)
+	LOGWEAVE_CHAOS_OUT=$(CHAOS_OUT) LOGWEAVE_LOKI_BIN=$${LOGWEAVE_LOKI_BIN:-$(BIN)/loki} \
+	LOGWEAVE_CHAOS_DURATION=$${LOGWEAVE_CHAOS_DURATION:-20m} LOGWEAVE_CHAOS_RATE=$${LOGWEAVE_CHAOS_RATE:-8} \
+	LOGWEAVE_CHAOS_KILL_EVERY=$${LOGWEAVE_CHAOS_KILL_EVERY:-5s} LOGWEAVE_CHAOS_SEED=$${LOGWEAVE_CHAOS_SEED:-$$(date +%s)} \
+		go test -tags chaos -count=1 -timeout 60m -v -run '^TestChaos_Fleet$$' ./test/fleet/

@@ -291,7 +291,11 @@ func (w *worker) process(batch []*kgo.Record) bool {
 			skipped++
 			continue
 		}
-		pending = append(pending, &Record{Enriched: &rec, Dest: dest, Value: kr.Value, Topic: kr.Topic, Partition: kr.Partition, Offset: kr.Offset})
+		sr := &Record{Enriched: &rec, Dest: dest, Value: kr.Value, Topic: kr.Topic, Partition: kr.Partition, Offset: kr.Offset}
+		if testSkipWrite(sr) {
+			continue // only in chaos-tagged test builds: see testfault_chaos.go
+		}
+		pending = append(pending, sr)
 	}
 	r.m.records.WithLabelValues(outcomeSkipped).Add(float64(skipped))
 	byRecord := make(map[*Record]*kgo.Record, len(pending))
