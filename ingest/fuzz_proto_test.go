@@ -34,8 +34,8 @@ func FuzzOTLPProtobuf(f *testing.F) {
 	s := fuzzServer(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var lr collogspb.ExportLogsServiceRequest
-		if decodeOTLP(body, false, &lr) == nil {
-			envs, pos, _ := s.logsToEnvelopes(&lr, 1)
+		if proto.Unmarshal(body, &lr) == nil {
+			envs, pos, _ := s.logsToEnvelopes(&lr, 1, nil)
 			recs, _ := s.prepare(envs, pos, nil)
 			for _, r := range recs {
 				if _, err := proto.Marshal(r.env); err != nil {
@@ -44,8 +44,8 @@ func FuzzOTLPProtobuf(f *testing.F) {
 			}
 		}
 		var tr coltracepb.ExportTraceServiceRequest
-		if decodeOTLP(body, false, &tr) == nil {
-			envs, pos, _ := s.tracesToEnvelopes(&tr)
+		if proto.Unmarshal(body, &tr) == nil {
+			envs, pos, _ := s.tracesToEnvelopes(&tr, nil)
 			recs, _ := s.prepare(envs, pos, nil)
 			for _, r := range recs {
 				if _, err := proto.Marshal(r.env); err != nil {
