@@ -98,7 +98,7 @@ func newSink(ctx context.Context, p *process, sc config.Sink) (sinks.Sink, error
 	case "file":
 		return file.New(sc.File)
 	case "elasticsearch":
-		return elasticsearch.New(ctx, sc.Elasticsearch, p.reg, sc.Name)
+		return elasticsearch.New(ctx, sc.Elasticsearch, p.reg, sc.Name, elasticsearch.WithLogger(p.logger))
 	case "loki":
 		return loki.New(sc.Loki, p.reg, sc.Name)
 	}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"strconv"
@@ -43,8 +44,28 @@ type Sink struct {
 	notFound notFoundClock
 }
 
-// New connects, and installs the index template when configured.
-func New(ctx context.Context, cfg Config, reg prometheus.Registerer, sinkName string) (*Sink, error) {
+// Option adjusts New.
+type Option func(*options)
+
+type options struct{ logger *slog.Logger }
+
+// WithLogger logs New's retries (installing the template while
+// Elasticsearch is not reachable yet). Default: discard.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// New connects, and installs the index template when configured. Elasticsearch
+// may start after the sink (a fleet starts in any order): transient failures
+// of the install (network errors, 408, 429, 5xx, a proxy's 404) are retried
+// with backoff until ctx ends; an authentication failure or a refused
+// template ends New at once.
+func New(ctx context.Context, cfg Config, reg prometheus.Registerer, sinkName string, opts ...Option) (*Sink, error) {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.DiscardHandler)
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -77,12 +98,33 @@ func New(ctx context.Context, cfg Config, reg prometheus.Registerer, sinkName st
 	}
 	s := &Sink{cfg: cfg, cl: cl, m: newMetrics(reg, sinkName)}
 	if cfg.Template.Install {
-		if err := s.installTemplate(ctx); err != nil {
-			return nil, err
+		wait := 250 * time.Millisecond
+		for attempt := 1; ; attempt++ {
+			err := s.installTemplate(ctx)
+			var transient *transientError
+			if err == nil {
+				break
+			}
+			if !errors.As(err, &transient) {
+				return nil, err
+			}
+			o.logger.Warn("elasticsearch not ready, retrying", "step", "installing the index template", "attempt", attempt, "retry_in", wait, "err", err)
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return nil, fmt.Errorf("%w (last attempt: %v)", ctx.Err(), err)
+			}
+			wait = min(2*wait, 15*time.Second)
 		}
 	}
 	return s, nil
 }
+
+// transientError is a failure of a request that trying again may fix.
+type transientError struct{ err error }
+
+func (e *transientError) Error() string { return e.err.Error() }
+func (e *transientError) Unwrap() error { return e.err }
 
 func (s *Sink) installTemplate(ctx context.Context) error {
 	body, err := templateBody(s.cfg.Template)
@@ -91,7 +133,7 @@ func (s *Sink) installTemplate(ctx context.Context) error {
 	}
 	res, err := esapi.IndicesPutIndexTemplateRequest{Name: s.cfg.Template.Name, Body: bytes.NewReader(body)}.Do(ctx, s.cl)
 	if err != nil {
-		return fmt.Errorf("installing index template %s: %w", s.cfg.Template.Name, err)
+		return &transientError{fmt.Errorf("installing index template %s: %w", s.cfg.Template.Name, err)}
 	}
 	defer res.Body.Close()
 	if res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden {
@@ -99,7 +141,13 @@ func (s *Sink) installTemplate(ctx context.Context) error {
 	}
 	if res.IsError() {
 		b, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
-		return fmt.Errorf("installing index template %s: %s: %s", s.cfg.Template.Name, res.Status(), b)
+		err := fmt.Errorf("installing index template %s: %s: %s", s.cfg.Template.Name, res.Status(), b)
+		// Only Elasticsearch's own 400 refuses the template; anything
+		// else (a gateway's 404 or 502, 408, 429, 5xx) may pass.
+		if res.StatusCode == http.StatusBadRequest && res.Header.Get("X-Elastic-Product") != "" {
+			return err
+		}
+		return &transientError{err}
 	}
 	return nil
 }

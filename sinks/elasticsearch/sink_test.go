@@ -396,3 +396,26 @@ func TestSink_PersistentNotFoundIsFatal(t *testing.T) {
 		t.Fatalf("404 for a minute: %v, want a fatal ErrNotFound naming the urls", err)
 	}
 }
+
+// Regression (found by the chaos run): a sink member started while
+// Elasticsearch was unreachable or answering 503 exited on the template
+// install. It now retries transient failures and stops on refusals.
+func TestNew_TemplateInstallRetriesTransientFailures(t *testing.T) {
+	srv := esfake.New()
+	defer srv.Close()
+	srv.ProxyFailNext(503, 502, 404)
+	cfg := Default()
+	cfg.URLs = []string{srv.URL}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := New(ctx, cfg, prometheus.NewRegistry(), "es"); err != nil {
+		t.Fatalf("New after three transient failures: %v", err)
+	}
+	if _, ok := srv.Template(cfg.Template.Name); !ok {
+		t.Error("template not installed")
+	}
+	srv.ProxyFailNext(401)
+	if _, err := New(ctx, cfg, prometheus.NewRegistry(), "es"); !errors.Is(err, ErrAuth) {
+		t.Errorf("401: err = %v, want ErrAuth at once", err)
+	}
+}
