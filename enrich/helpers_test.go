@@ -21,7 +21,6 @@ import (
 	"github.com/logweave/logweave/enrich/expr"
 	"github.com/logweave/logweave/ingest"
 	"github.com/logweave/logweave/internal/gen"
-	"github.com/logweave/logweave/internal/partition"
 	"github.com/logweave/logweave/internal/testkafka"
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )
@@ -278,7 +277,7 @@ func keyFor(p int32) string { return keyForOther(p, -1) }
 func keyForOther(p int32, n int) string {
 	for i := 0; ; i++ {
 		k := fmt.Sprintf("S%d-%d", n+1, i)
-		if partition.For([]byte(k), nParts) == p {
+		if int32(kgo.StickyKeyPartitioner(nil).ForTopic(rawTopic).Partition(&kgo.Record{Key: []byte(k)}, nParts)) == p {
 			return k
 		}
 	}
