@@ -35,6 +35,11 @@ type Config struct {
 	// records say kept_by "early:age:<rule>"; later records follow the
 	// decision. Default 2m.
 	MaxPendingAge time.Duration `yaml:"max_pending_age"`
+	// LinkTTL is how long a trace link (trace -> submission) is
+	// remembered on the trace's partition, for context-only records that
+	// arrive after it. A new owner reads the links of the last LinkTTL
+	// from the raw topic, so it also bounds that re-read. Default 2m.
+	LinkTTL time.Duration `yaml:"link_ttl"`
 	// DecidedTTL is how long a decision is remembered for late records.
 	// Default 10m.
 	DecidedTTL time.Duration `yaml:"decided_ttl"`
@@ -73,6 +78,7 @@ func DefaultConfig() Config {
 		CompletionGrace:       6 * time.Second,
 		InactivityTimeout:     30 * time.Second,
 		MaxPendingAge:         2 * time.Minute,
+		LinkTTL:               2 * time.Minute,
 		DecidedTTL:            10 * time.Minute,
 		MaxPendingSubmissions: 200000,
 		MaxPendingBytes:       512 << 20,
@@ -88,7 +94,7 @@ func (c *Config) Validate() error {
 	for _, f := range []struct {
 		name string
 		d    time.Duration
-	}{{"reload_interval", c.ReloadInterval}, {"inactivity_timeout", c.InactivityTimeout}, {"max_pending_age", c.MaxPendingAge}, {"decided_ttl", c.DecidedTTL},
+	}{{"reload_interval", c.ReloadInterval}, {"inactivity_timeout", c.InactivityTimeout}, {"max_pending_age", c.MaxPendingAge}, {"link_ttl", c.LinkTTL}, {"decided_ttl", c.DecidedTTL},
 		{"flush_interval", c.FlushInterval}, {"transaction_timeout", c.TransactionTimeout}} {
 		if f.d <= 0 {
 			add("%s: must be positive", f.name)

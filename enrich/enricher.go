@@ -95,25 +95,47 @@ type Enricher struct {
 	untilDone      chan struct{}
 	untilCommitted map[int32]int64 // committed watermark per bounded partition
 	untilChecked   time.Time       // last fetch of other members' progress
+	// untilExtra is, per partition, the offset after the last record this
+	// run wrote to its own raw topic (trace links, moved context-only or
+	// misrouted records): those lie past the window's end and are read
+	// too, so a partition's end is the larger of the two (boundEnd).
+	untilExtra map[int32]int64
 }
 
+// boundEnd is where a bounded partition ends: the window's end, or past the
+// records this run wrote to it.
+func (e *Enricher) boundEnd(p int32) int64 { return max(e.until[p], e.untilExtra[p]) }
+
 // SetUntil bounds the run to the raw offsets before until; Done closes once
-// every partition's committed watermark reached its bound. Call before Run.
+// every partition's committed watermark reached its bound. The raw topic of
+// a bounded run must be its own (a replay's copy of the window): what the
+// run writes to it past the window (trace links, moved records) is read
+// too. Call before Run.
 func (e *Enricher) SetUntil(until map[int32]int64) {
 	e.until = until
 	e.untilDone = make(chan struct{})
 	e.untilCommitted = map[int32]int64{}
+	e.untilExtra = map[int32]int64{}
 }
 
 // Done is closed when a bounded run finished; nil for an unbounded one.
 func (e *Enricher) Done() <-chan struct{} { return e.untilDone }
 
-// decideReached decides everything pending in the bounded partitions whose
-// head reached the end of the window: nothing more of theirs will be read.
+// decideReached decides everything pending once every bounded partition
+// this member owns is read to its end and nothing it wrote to its raw topic
+// is still unread: nothing more will come.
 func (e *Enricher) decideReached(now time.Time) {
-	for p, end := range e.until {
+	if !e.allReached() {
+		return
+	}
+	for _, st := range e.states {
+		if len(st.extra) > 0 {
+			return
+		}
+	}
+	for p := range e.until {
 		st := e.states[p]
-		if st == nil || st.head < end || len(st.subs) == 0 {
+		if st == nil || len(st.subs) == 0 {
 			continue
 		}
 		subs := make([]*submission, 0, len(st.subs))
@@ -134,7 +156,7 @@ func (e *Enricher) allReached() bool {
 		return false
 	}
 	for p, st := range e.states {
-		if end, ok := e.until[p]; ok && st.head < end {
+		if _, ok := e.until[p]; ok && st.head < e.boundEnd(p) {
 			return false
 		}
 	}
@@ -147,8 +169,8 @@ func (e *Enricher) allReached() bool {
 // group every second at most, reached the end.
 func (e *Enricher) windowDone(ctx context.Context) bool {
 	missing := false
-	for p, end := range e.until {
-		if end > 0 && e.untilCommitted[p] < end && e.states[p] == nil {
+	for p := range e.until {
+		if end := e.boundEnd(p); end > 0 && e.untilCommitted[p] < end && e.states[p] == nil {
 			missing = true
 		}
 	}
@@ -165,8 +187,8 @@ func (e *Enricher) windowDone(ctx context.Context) bool {
 			})
 		}
 	}
-	for p, end := range e.until {
-		if end > 0 && e.untilCommitted[p] < end {
+	for p := range e.until {
+		if end := e.boundEnd(p); end > 0 && e.untilCommitted[p] < end {
 			return false
 		}
 	}
@@ -343,9 +365,9 @@ func (e *Enricher) take(r *kgo.Record, now time.Time) {
 	if st == nil {
 		return // revoked between fetch and now
 	}
-	if end, ok := e.until[r.Partition]; ok && r.Offset >= end {
-		// Past a replay's window: everything before end was read.
-		st.head = max(st.head, end)
+	if _, ok := e.until[r.Partition]; ok && r.Offset >= e.boundEnd(r.Partition) {
+		// Past a replay's window and what it wrote itself.
+		st.head = max(st.head, e.boundEnd(r.Partition))
 		return
 	}
 	if r.Attrs.IsControl() {

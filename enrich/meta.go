@@ -13,7 +13,7 @@ const metaVersion = "lw1:"
 
 // commitMeta is the offset-commit metadata of one raw partition:
 //
-//	lw1:e=<scan from>,t=<enriched end>,x=<moved below>
+//	lw1:e=<scan from>,t=<enriched end>,x=<moved below>[,l=<links from>]
 //
 // e is the enriched offset from which a new owner that resumes at the
 // watermark finds every record already out whose raw record it will read
@@ -23,11 +23,16 @@ const metaVersion = "lw1:"
 // partitions are written separately, so a new owner waits for t before it
 // scans. x is the raw offset below which misrouted and undecodable records
 // were already moved (re-produced to their partition or to the DLQ), so a
-// re-read does not move them twice. Older metadata ("lw1:e=N") has only e.
+// re-read does not move them twice. l, when present, is the raw offset of
+// the oldest trace link still in use below the watermark: a new owner reads
+// the links from there, so that a context-only record the previous owner
+// moved on arrival is recognised as moved. Older metadata ("lw1:e=N") has
+// only e.
 type commitMeta struct {
 	scanFrom    int64 // e
 	enrichedEnd int64 // t; -1 when unknown
 	movedBelow  int64 // x; -1 when unknown
+	linksFrom   int64 // l; -1 when none
 }
 
 func (m commitMeta) String() string {
@@ -43,6 +48,10 @@ func (m commitMeta) String() string {
 		b.WriteString(",x=")
 		b.WriteString(strconv.FormatInt(m.movedBelow, 10))
 	}
+	if m.linksFrom >= 0 {
+		b.WriteString(",l=")
+		b.WriteString(strconv.FormatInt(m.linksFrom, 10))
+	}
 	return b.String()
 }
 
@@ -53,7 +62,7 @@ var errNoMeta = errors.New("no enricher commit metadata")
 // parseCommitMeta reads metadata written by commitMeta.String. Unknown keys
 // are ignored so that a later version can add some.
 func parseCommitMeta(s string) (commitMeta, error) {
-	m := commitMeta{scanFrom: -1, enrichedEnd: -1, movedBelow: -1}
+	m := commitMeta{scanFrom: -1, enrichedEnd: -1, movedBelow: -1, linksFrom: -1}
 	rest, ok := strings.CutPrefix(s, metaVersion)
 	if !ok {
 		return m, errNoMeta
@@ -74,6 +83,8 @@ func parseCommitMeta(s string) (commitMeta, error) {
 			m.enrichedEnd = n
 		case "x":
 			m.movedBelow = n
+		case "l":
+			m.linksFrom = n
 		}
 	}
 	if m.scanFrom < 0 {

@@ -40,6 +40,7 @@ type metrics struct {
 	liveEmitted       prometheus.Counter
 	upgrades          prometheus.Counter
 	links             *prometheus.CounterVec
+	linksForgotten    prometheus.Counter
 	recovered         prometheus.Counter
 	undecodable       prometheus.Counter
 	txns              *prometheus.CounterVec
@@ -80,6 +81,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Head-sampled submissions upgraded to kept by a late record that fired a tail rule; their dropped records are re-read from the raw topic."}),
 		links: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "logweave_enrich_trace_links_total",
 			Help: "Trace links: written (a span named a trace's submission), read (on the trace's partition), moved (context-only records moved to their submission)."}, []string{"event"}),
+		linksForgotten: prometheus.NewCounter(prometheus.CounterOpts{Name: "logweave_enrich_trace_links_forgotten_total",
+			Help: "Trace links forgotten before link_ttl because links reached an eighth of max_pending_bytes."}),
 		recovered: prometheus.NewCounter(prometheus.CounterOpts{Name: "logweave_enrich_reread_skipped_total",
 			Help: "Raw records read again after an assignment whose enriched record was already out."}),
 		undecodable: prometheus.NewCounter(prometheus.CounterOpts{Name: "logweave_enrich_undecodable_total",
@@ -101,6 +104,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.in, m.out, m.dropped = newKindCounters(m.recordsIn), newKindCounters(m.recordsOut), newKindCounters(m.recordsDropped)
 	m.joinHit, m.joinMiss = m.join.WithLabelValues("hit"), m.join.WithLabelValues("miss")
 	reg.MustRegister(m.recordsIn, m.recordsOut, m.recordsDropped, m.join, m.decisions, m.decisionLatency, m.pendingSubs,
-		m.pendingBytes, m.oldestPending, m.misrouted, m.late, m.early, m.forgotten, m.retried, m.liveEmitted, m.upgrades, m.links, m.recovered, m.undecodable, m.txns, m.committed)
+		m.pendingBytes, m.oldestPending, m.misrouted, m.late, m.early, m.forgotten, m.retried, m.liveEmitted, m.upgrades, m.links, m.linksForgotten, m.recovered, m.undecodable, m.txns, m.committed)
 	return m
 }

@@ -40,6 +40,11 @@ func (pr *processor) add(st *partState, key string, env *v1.Envelope, offset int
 		st.head = offset + 1
 	}
 	pr.m.in.of(env.Kind()).Inc()
+	if st.emittedBytes > 0 && offset > st.emittedUntil {
+		// Past every raw offset the recovery scan found out: the set can
+		// no longer match.
+		st.emitted, st.recovered, st.emittedBytes = map[string]bool{}, map[string]*emitMark{}, 0
+	}
 	if link := env.GetTraceLink(); link != nil {
 		pr.link(st, link, offset, now)
 		return
@@ -209,9 +214,9 @@ func (pr *processor) decideDue(st *partState, now time.Time) {
 	pr.expire(st, now, 0)
 }
 
-// expire forgets decisions and trace links older than DecidedTTL, and the
-// oldest decisions while the decisions take more than maxBytes (when
-// positive).
+// expire forgets decisions older than DecidedTTL, and the oldest ones while
+// the decisions take more than maxBytes (when positive); and trace links
+// older than link_ttl.
 func (pr *processor) expire(st *partState, now time.Time, maxBytes int) {
 	i := 0
 	for ; i < len(st.doneQ); i++ {
@@ -229,15 +234,25 @@ func (pr *processor) expire(st *partState, now time.Time, maxBytes int) {
 		st.doneQ[i] = ""
 	}
 	st.doneQ = st.doneQ[i:]
+	pr.expireLinks(st, now, 0)
+}
+
+// expireLinks forgets trace links older than link_ttl, and the oldest ones
+// while the links take more than maxBytes (when positive).
+func (pr *processor) expireLinks(st *partState, now time.Time, maxBytes int) {
 	j := 0
 	for ; j < len(st.linkQ); j++ {
-		l := st.links[st.linkQ[j]]
-		if l != nil && now.Sub(l.at) < pr.cfg.DecidedTTL {
+		t := st.linkQ[j]
+		l := st.links[t]
+		if l != nil && now.Sub(l.at) < pr.cfg.LinkTTL && (maxBytes <= 0 || st.linkBytes <= maxBytes) {
 			break
 		}
 		if l != nil {
-			st.decidedBytes -= linkOverhead
-			delete(st.links, st.linkQ[j])
+			if now.Sub(l.at) < pr.cfg.LinkTTL {
+				pr.m.linksForgotten.Inc()
+			}
+			st.linkBytes -= linkOverhead
+			delete(st.links, t)
 		}
 		st.linkQ[j] = ""
 	}
@@ -473,18 +488,24 @@ func (pr *processor) upgraded(st *partState, up *upgrade, env *v1.Envelope, offs
 // enforceLimits keeps the estimated heap of all partitions within
 // max_pending_bytes and the undecided submissions within
 // max_pending_submissions: remembered decisions may take at most a quarter
-// of the bytes (the oldest are forgotten first), then the oldest
-// submissions are decided early.
+// of the bytes and trace links an eighth (the oldest are forgotten first),
+// then the oldest submissions are decided early.
 func (pr *processor) enforceLimits(states map[int32]*partState, now time.Time) {
-	decidedMax := pr.cfg.MaxPendingBytes / 4
-	decided := 0
+	decidedMax, linksMax := pr.cfg.MaxPendingBytes/4, pr.cfg.MaxPendingBytes/8
+	decided, links := 0, 0
 	for _, st := range states {
 		decided += st.decidedBytes
+		links += st.linkBytes
 	}
 	if decided > decidedMax {
 		for _, st := range states {
 			// Each partition gets its share of the quarter.
 			pr.expire(st, now, decidedMax/len(states))
+		}
+	}
+	if links > linksMax {
+		for _, st := range states {
+			pr.expireLinks(st, now, linksMax/len(states))
 		}
 	}
 	for {
@@ -551,7 +572,8 @@ func (pr *processor) linkTrace(st *partState, sub *submission, sp *v1.Span, offs
 		return
 	}
 	pr.m.links.WithLabelValues("written").Inc()
-	pr.moveExtra(st, offset, &kgo.Record{Topic: pr.rawTopic, Partition: pr.partition(t), Key: []byte(t), Value: b})
+	pr.moveExtra(st, offset, &kgo.Record{Topic: pr.rawTopic, Partition: pr.partition(t), Key: []byte(t), Value: b,
+		Headers: []kgo.RecordHeader{{Key: KindHeader, Value: []byte("trace_link")}}})
 }
 
 // linkSubmission is the submission context a link carries: what is known of
@@ -574,11 +596,7 @@ func (pr *processor) link(st *partState, link *v1.TraceLink, offset int64, now t
 		return
 	}
 	pr.m.links.WithLabelValues("read").Inc()
-	if st.links[t] == nil {
-		st.linkQ = append(st.linkQ, t)
-		st.decidedBytes += linkOverhead
-	}
-	st.links[t] = &traceLink{sub: link.GetSubmission(), at: now}
+	pr.restoreLink(st, link, offset, now)
 	sub := st.subs[t]
 	if sub == nil || !sub.orphan {
 		return
@@ -587,6 +605,22 @@ func (pr *processor) link(st *partState, link *v1.TraceLink, offset int64, now t
 		pr.moveToSubmission(st, r.env, r.offset, offset, link.GetSubmission())
 	}
 	st.release(sub)
+}
+
+// restoreLink remembers a trace link read at offset (at is when it was
+// written): later context-only records of the trace move to its
+// submission. Recovery restores the links before the committed watermark
+// with it (commit metadata l), so that a record moved by the previous owner
+// is recognised as moved.
+func (pr *processor) restoreLink(st *partState, link *v1.TraceLink, offset int64, at time.Time) {
+	t := hex.EncodeToString(link.GetTraceId())
+	if old := st.links[t]; old != nil {
+		old.sub, old.at, old.offset = link.GetSubmission(), at, offset
+		return
+	}
+	st.linkQ = append(st.linkQ, t)
+	st.linkBytes += linkOverhead
+	st.links[t] = &traceLink{sub: link.GetSubmission(), at: at, offset: offset}
 }
 
 // moveToSubmission re-produces a context-only record to its submission's

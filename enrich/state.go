@@ -140,11 +140,18 @@ func idHash(id string) uint64 {
 	return h.Sum64()
 }
 
-// traceLink is what a TraceLink said: the submission of a trace.
+// traceLink is what a TraceLink said: the submission of a trace, read at
+// offset, written at at.
 type traceLink struct {
-	sub *v1.Submission
-	at  time.Time
+	sub    *v1.Submission
+	at     time.Time
+	offset int64
 }
+
+// KindHeader marks the records the enricher writes to the raw topic that
+// are not raw records: "trace_link". Recovery reads links by it without
+// decoding anything else.
+const KindHeader = "logweave.kind"
 
 // upgrade is a late upgrade waiting for its dropped records to be re-read
 // from the raw topic; it holds the watermark at its trigger.
@@ -168,6 +175,7 @@ const (
 	spanCtxOverhead  = 320 // per span context of a remembered decision
 	orderOverhead    = 64  // per decided submission still in order
 	linkOverhead     = 192 // per remembered trace link
+	emittedOverhead  = 48  // per record id known to be out after a recovery
 )
 
 // recordMem is the heap a held raw record of size wire bytes is counted as.
@@ -229,10 +237,10 @@ func (c earlyCause) prefix() string {
 }
 
 // parseKeptBy splits a kept_by value written by the enricher into the
-// early cause and the rule ("" for head sampling).
-func parseKeptBy(keptBy string) (earlyCause, string) {
-	cause := notEarly
-	keptBy = strings.TrimPrefix(keptBy, "late:")
+// early cause, whether a late record upgraded the decision, and the rule
+// ("" for head sampling).
+func parseKeptBy(keptBy string) (cause earlyCause, late bool, rule string) {
+	keptBy, late = strings.CutPrefix(keptBy, "late:")
 	if rest, ok := strings.CutPrefix(keptBy, "early:"); ok {
 		cause, keptBy = earlyMemory, rest
 		if rest, ok := strings.CutPrefix(keptBy, "age:"); ok {
@@ -242,7 +250,7 @@ func parseKeptBy(keptBy string) (earlyCause, string) {
 	if strings.HasPrefix(keptBy, "head:") {
 		keptBy = ""
 	}
-	return cause, keptBy
+	return cause, late, keptBy
 }
 
 // output is an enriched record ready to produce, with the submission it
@@ -275,8 +283,11 @@ type partState struct {
 	movedBelow, movePending int64
 	// emitted holds record ids found in the enriched partition when the
 	// partition was assigned: those are out already and are skipped when
-	// the raw records are read again.
-	emitted map[string]bool
+	// the raw records are read again. emittedUntil is the highest raw
+	// offset they came from: past it the set is released.
+	emitted      map[string]bool
+	emittedUntil int64
+	emittedBytes int
 	// recovered are the marks rebuilt from the enriched partition, by key.
 	recovered map[string]*emitMark
 	// marks records, in emission order, the enriched offset of the first
@@ -292,9 +303,10 @@ type partState struct {
 	// undecodable records bound for the DLQ.
 	extra []*kgoRecord
 	// links are the trace links read here (trace id hex -> submission),
-	// in linkQ order for expiry after decided_ttl.
-	links map[string]*traceLink
-	linkQ []string
+	// in linkQ order for expiry after link_ttl; linkBytes counts them.
+	links     map[string]*traceLink
+	linkQ     []string
+	linkBytes int
 	// upgrades wait for their dropped records to be re-read.
 	upgrades []*upgrade
 }
@@ -311,7 +323,20 @@ func newPartState(topic string, p int32, committed, enrichedNext int64) *partSta
 
 // held is the estimated heap the partition holds: records of undecided
 // submissions, remembered decisions and decided entries of order.
-func (st *partState) held() int { return st.bytes + st.decidedBytes + st.decidedInOrder*orderOverhead }
+func (st *partState) held() int {
+	return st.bytes + st.decidedBytes + st.linkBytes + st.emittedBytes + st.decidedInOrder*orderOverhead
+}
+
+// linksFrom is the raw offset of the oldest link still remembered, or -1.
+func (st *partState) linksFrom() int64 {
+	from := int64(-1)
+	for _, t := range st.linkQ {
+		if l := st.links[t]; l != nil && (from < 0 || l.offset < from) {
+			from = l.offset
+		}
+	}
+	return from
+}
 
 // compactOrder drops decided submissions from order when they are the
 // majority of it.
@@ -349,7 +374,11 @@ func (st *partState) watermark() int64 {
 
 // commitMetadata is the metadata committed with watermark wm.
 func (st *partState) commitMetadata(wm int64) commitMeta {
-	return commitMeta{scanFrom: st.scanFrom(wm), enrichedEnd: st.enrichedNext, movedBelow: max(st.movedBelow, st.movePending)}
+	m := commitMeta{scanFrom: st.scanFrom(wm), enrichedEnd: st.enrichedNext, movedBelow: max(st.movedBelow, st.movePending), linksFrom: -1}
+	if l := st.linksFrom(); l >= 0 && l < wm {
+		m.linksFrom = l
+	}
+	return m
 }
 
 // scanFrom is the enriched offset from which every submission whose

@@ -119,8 +119,9 @@ func (e *Enricher) transact(ctx context.Context, parts []int32, commits map[int3
 		return fmt.Errorf("beginning transaction: %w", err)
 	}
 	var (
-		perr  error
-		errMu = make(chan struct{}, 1)
+		perr        error
+		errMu       = make(chan struct{}, 1) // guards perr and rawExtraEnd
+		rawExtraEnd = map[int32]int64{}
 	)
 	errMu <- struct{}{}
 	setErr := func(err error) {
@@ -152,9 +153,15 @@ func (e *Enricher) transact(ctx context.Context, parts []int32, commits map[int3
 				})
 		}
 		for _, r := range st.extra {
-			e.cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+			e.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
 				if err != nil {
 					setErr(err)
+					return
+				}
+				if r.Topic == e.topics.Raw {
+					<-errMu
+					rawExtraEnd[r.Partition] = max(rawExtraEnd[r.Partition], r.Offset+1)
+					errMu <- struct{}{}
 				}
 			})
 		}
@@ -183,6 +190,11 @@ func (e *Enricher) transact(ctx context.Context, parts []int32, commits map[int3
 	}
 	if err := e.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		return fmt.Errorf("committing transaction: %w", err)
+	}
+	if e.untilExtra != nil {
+		for p, end := range rawExtraEnd {
+			e.untilExtra[p] = max(e.untilExtra[p], end)
+		}
 	}
 	return nil
 }
@@ -383,6 +395,9 @@ func (e *Enricher) recover(ctx context.Context, ps []int32) (map[int32]*partStat
 			}
 		}
 	}
+	if err := e.restoreLinks(ctx, states, meta); err != nil {
+		return nil, err
+	}
 	if len(scan) == 0 {
 		return states, nil
 	}
@@ -435,11 +450,15 @@ func (st *partState) remember(r *kgo.Record, now time.Time) {
 	if err := proto.Unmarshal(r.Value, &er); err != nil {
 		return
 	}
-	st.emitted[er.GetRecordId()] = true
+	if !st.emitted[er.GetRecordId()] {
+		st.emitted[er.GetRecordId()] = true
+		st.emittedBytes += emittedOverhead + len(er.GetRecordId())
+	}
 	key := string(r.Key)
 	// Rebuild the bookkeeping for commit metadata, so that this owner's
 	// commits still point a later owner at these records.
 	src := er.GetSource().GetOffset()
+	st.emittedUntil = max(st.emittedUntil, src)
 	if m := st.recovered[key]; m != nil {
 		m.maxRaw = max(m.maxRaw, src)
 	} else {
@@ -447,13 +466,19 @@ func (st *partState) remember(r *kgo.Record, now time.Time) {
 		st.recovered[key] = m
 		st.marks = append(st.marks, m)
 	}
+	early, late, rule := parseKeptBy(er.GetSampling().GetKeptBy())
 	dec := st.done[key]
-	if dec == nil {
-		early, keptBy := parseKeptBy(er.GetSampling().GetKeptBy())
-		dec = &decision{keptBy: keptBy, early: early, spans: map[string]*v1.SpanContext{}, sub: er.GetSubmission(), at: now}
+	switch {
+	case dec == nil:
+		dec = &decision{keptBy: rule, early: early, late: late, spans: map[string]*v1.SpanContext{}, sub: er.GetSubmission(), at: now}
 		st.done[key] = dec
 		st.doneQ = append(st.doneQ, key)
+	case dec.keptBy == "" && rule != "":
+		// A later record of the submission says a tail rule kept it (a
+		// late upgrade of a head decision): later records follow that.
+		dec.keptBy, dec.early, dec.late = rule, early, late
 	}
+	dec.addID(idHash(er.GetRecordId()))
 	if sp := er.GetRecord().GetSpan(); sp != nil {
 		dec.spans[spanKey(sp.GetSpanId())] = er.GetSpan()
 	}
@@ -551,4 +576,67 @@ func (e *Enricher) enrichedEnds(ctx context.Context, meta map[int32]commitMeta) 
 			return nil, fmt.Errorf("waiting for the enriched partitions to reach %v: %w", behind, ctx.Err())
 		}
 	}
+}
+
+// restoreLinks reads, for every partition whose metadata names the oldest
+// trace link still in use below the committed watermark (l), the links from
+// there to the watermark, so that the context-only records the previous
+// owner moved on arrival are known as moved when they are read again. It
+// reads at most link_ttl of the partition and decodes only the records
+// marked with KindHeader.
+func (e *Enricher) restoreLinks(ctx context.Context, states map[int32]*partState, meta map[int32]commitMeta) error {
+	from := map[int32]kgo.Offset{}
+	for p, st := range states {
+		if m, ok := meta[p]; ok && m.linksFrom >= 0 && m.linksFrom < st.committed {
+			from[p] = kgo.NewOffset().At(m.linksFrom)
+		}
+	}
+	if len(from) == 0 {
+		return nil
+	}
+	opts := append([]kgo.Opt{}, e.base...)
+	opts = append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{e.topics.Raw: from}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
+	rd, err := kgo.NewClient(opts...)
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	n := 0
+	for len(from) > 0 {
+		fs := rd.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("reading the trace links of %s: %w", e.topics.Raw, err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			st := states[r.Partition]
+			if _, reading := from[r.Partition]; !reading || st == nil {
+				return
+			}
+			if r.Offset+1 >= st.committed {
+				delete(from, r.Partition)
+			}
+			if r.Offset >= st.committed || r.Attrs.IsControl() || !isLinkRecord(r) {
+				return
+			}
+			var env v1.Envelope
+			if proto.Unmarshal(r.Value, &env) == nil && env.GetTraceLink() != nil {
+				e.pr.restoreLink(st, env.GetTraceLink(), r.Offset, r.Timestamp)
+				n++
+			}
+		})
+	}
+	if n > 0 {
+		e.logger.Info("trace links restored", "links", n)
+	}
+	return nil
+}
+
+func isLinkRecord(r *kgo.Record) bool {
+	for _, h := range r.Headers {
+		if h.Key == KindHeader && string(h.Value) == "trace_link" {
+			return true
+		}
+	}
+	return false
 }

@@ -48,6 +48,11 @@ func (e *Enricher) runUpgrades(ctx context.Context, now time.Time) {
 		parts = append(parts, p)
 	}
 	defer func() {
+		if ctx.Err() != nil {
+			// Stopping: the upgrades stay, and hold the watermark at
+			// their triggers in the final flush.
+			return
+		}
 		for _, p := range parts {
 			if st := e.states[p]; st != nil {
 				st.upgrades = nil

@@ -1,0 +1,135 @@
+package enrich
+
+import (
+	"encoding/hex"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
+
+	v1 "github.com/logweave/logweave/schemas/logweave/v1"
+)
+
+// Regression (review): a context-only record moved to its submission by a committed
+// transaction (trigger = the record itself, link read earlier) is emitted a
+// second time, on its own, by the next owner when the link lies before the
+// committed watermark: x only suppresses moves, and without the link the
+// record is not a move but an orphan submission.
+func TestRecovery_MovedContextOnlyRecordNotEmittedAgain(t *testing.T) {
+	pr, st := newTestProcessor(t, DefaultRules())
+	tkey := hex.EncodeToString(trace)
+	link := &v1.Envelope{Record: &v1.Envelope_TraceLink{TraceLink: &v1.TraceLink{TraceId: trace,
+		Submission: &v1.Submission{SubmitId: "S1", UserId: "U1"}}}}
+	ctxOnly := &v1.Envelope{RecordId: "ctx-err", Record: &v1.Envelope_Log{Log: &v1.Log{TimeUnixNano: 5,
+		SeverityNumber: v1.SeverityNumber_SEVERITY_NUMBER_ERROR, Body: "boom", Service: "judge", TraceId: trace, SpanId: spanID(2)}}}
+	recs := []struct {
+		key string
+		env *v1.Envelope
+	}{
+		{tkey, link}, // 0: the link (holds nothing)
+		{"B", logEnv("b1", "B", v1.SeverityNumber_SEVERITY_NUMBER_INFO)}, // 1: another submission, still pending at the commit
+		{tkey, ctxOnly}, // 2: moved at once (link known), trigger 2
+	}
+	feedFrom := func(st *partState, from int64) {
+		for i := from; i < int64(len(recs)); i++ {
+			pr.add(st, recs[i].key, recs[i].env, i, 100, t0)
+		}
+	}
+	feedFrom(st, 0)
+	if len(st.extra) != 1 {
+		t.Fatalf("%d records queued elsewhere, want the moved ctx-err", len(st.extra))
+	}
+	// The flush: one committed transaction with the move and the watermark.
+	wm := st.watermark()
+	meta, err := parseCommitMeta(st.commitMetadata(wm).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("committed offset %d, metadata %s", wm, st.commitMetadata(wm))
+	// Crash. The next owner (as recover does) resumes at wm with x.
+	st2 := newPartState("raw", 0, wm, 0)
+	st2.movedBelow = max(meta.movedBelow, 0)
+	for i := max(meta.linksFrom, 0); meta.linksFrom >= 0 && i < wm; i++ {
+		if l := recs[i].env.GetTraceLink(); l != nil {
+			pr.restoreLink(st2, l, i, t0)
+		}
+	}
+	feedFrom(st2, wm)
+	pr.decideDue(st2, t0.Add(time.Hour))
+	if n := outIDs(st2)["ctx-err"]; n != 0 {
+		t.Errorf("ctx-err, already moved to S1's partition by a committed transaction, emitted again %d time(s) on its own (key %s)", n, tkey)
+	}
+	if len(st2.extra) != 0 {
+		t.Errorf("moved again: %d extra", len(st2.extra))
+	}
+}
+
+func enrichedRec(t *testing.T, key, id string, env *v1.Envelope, keptBy string, rawOff, enrOff int64) *kgo.Record {
+	er := &v1.EnrichedRecord{SchemaVersion: v1.SchemaVersion, RecordId: id, Record: env, Submission: env.Submission(),
+		Sampling: &v1.Sampling{KeptBy: keptBy}, Source: &v1.SourcePosition{Topic: "raw", Partition: 0, Offset: rawOff}}
+	b, err := proto.Marshal(er)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &kgo.Record{Key: []byte(key), Value: b, Offset: enrOff}
+}
+
+// Regression (review): recovery rebuilds a submission's decision from the first enriched
+// record it meets, so an upgraded decision (late:error) is forgotten if a
+// head-kept record of the submission comes first: later records are
+// head-sampled again instead of following the upgrade.
+func TestRecovery_KeepsLateUpgrade(t *testing.T) {
+	pr, st := newTestProcessor(t, DefaultRules())
+	key := ""
+	for i := 0; key == ""; i++ {
+		if k := fmt.Sprintf("S%d", i); sampleHash(k) > 0.1 && sampleHash(k) < 0.5 { // keeps warn, drops info
+			key = k
+		}
+	}
+	warn := logIn("w1", 0, v1.SeverityNumber_SEVERITY_NUMBER_WARN, "slow")
+	lateErr := logIn("late-err", 0, v1.SeverityNumber_SEVERITY_NUMBER_ERROR, "panic")
+	st = newPartState("raw", 0, 0, 2)
+	st.remember(enrichedRec(t, key, "w1", warn, "head:0.5", 1, 0), t0)
+	st.remember(enrichedRec(t, key, "late-err", lateErr, "late:error", 5, 1), t0)
+	pr.add(st, key, logIn("i9", 0, v1.SeverityNumber_SEVERITY_NUMBER_INFO, "later"), 6, 10, t0)
+	if len(st.out) != 1 {
+		t.Fatalf("info record after an upgrade to late:error not emitted after recovery (decision rebuilt as keptBy=%q late=%v)",
+			st.done[key].keptBy, st.done[key].late)
+	}
+	if kb := st.out[0].rec.GetSampling().GetKeptBy(); kb != "late:error" {
+		t.Errorf("kept_by %q, want late:error", kb)
+	}
+}
+
+// Regression (review): even alone, a recovered late:<rule> decision loses its late: prefix.
+func TestRecovery_KeepsLatePrefix(t *testing.T) {
+	pr, st := newTestProcessor(t, DefaultRules())
+	lateErr := logIn("late-err", 0, v1.SeverityNumber_SEVERITY_NUMBER_ERROR, "panic")
+	st = newPartState("raw", 0, 0, 1)
+	st.remember(enrichedRec(t, "S1", "late-err", lateErr, "late:error", 5, 0), t0)
+	pr.add(st, "S1", logIn("i9", 0, v1.SeverityNumber_SEVERITY_NUMBER_INFO, "later"), 6, 10, t0)
+	if len(st.out) != 1 || st.out[0].rec.GetSampling().GetKeptBy() != "late:error" {
+		t.Errorf("out %v, want i9 kept_by late:error", st.out)
+	}
+}
+
+// Regression (review): trace links count in decidedBytes but are never forgotten to keep
+// decisions within their quarter: normal link traffic evicts every
+// decision (before decided_ttl) and then forces every pending submission
+// to be decided early.
+func TestLimits_LinksHaveTheirOwnBudget(t *testing.T) {
+	pr, st := newTestProcessor(t, DefaultRules())
+	pr.cfg.MaxPendingBytes = 1 << 20
+	for i := 0; i < 6000; i++ { // 6000 submissions' links in decided_ttl
+		id := []byte(fmt.Sprintf("trace-%010d", i))
+		pr.add(st, hex.EncodeToString(id), &v1.Envelope{Record: &v1.Envelope_TraceLink{TraceLink: &v1.TraceLink{TraceId: id,
+			Submission: &v1.Submission{SubmitId: fmt.Sprintf("X%d", i)}}}}, int64(i), 60, t0)
+	}
+	pr.add(st, "S1", span(2, 1, "judge", v1.Stage_STAGE_JUDGE, time.Second, v1.StatusCode_STATUS_CODE_OK), 6000, 100, t0)
+	pr.enforceLimits(map[int32]*partState{0: st}, t0)
+	if st.subs["S1"] == nil {
+		t.Errorf("a fresh submission (1 record) decided early at once: links hold %d bytes of %d", st.decidedBytes, pr.cfg.MaxPendingBytes)
+	}
+}
