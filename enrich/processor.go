@@ -61,7 +61,7 @@ func (pr *processor) add(st *partState, key string, env *v1.Envelope, offset int
 		pr.moveToSubmission(st, env, offset, offset, l.sub)
 		return
 	}
-	if dec := st.done[key]; dec != nil {
+	if dec := st.done[key]; dec != nil && !dec.recovered {
 		pr.late(st, key, dec, env, offset, now)
 		return
 	}
@@ -69,6 +69,13 @@ func (pr *processor) add(st *partState, key string, env *v1.Envelope, offset int
 	if sub == nil {
 		sub = newSubmission(key, offset, now)
 		sub.orphan = isTraceOnly(env, key)
+		if dec := st.done[key]; dec != nil {
+			// Rebuilt by recovery from what the previous owner emitted:
+			// the submission continues pending (a live keep goes on
+			// streaming, logs still wait for their spans) with what is
+			// known of it.
+			pr.resume(st, sub, dec)
+		}
 		st.subs[key] = sub
 		st.order = append(st.order, sub)
 	}
@@ -271,7 +278,7 @@ func (pr *processor) decide(st *partState, sub *submission, early earlyCause, no
 	} else {
 		tail = pr.tailAtDecision(sub, rules, merged, ctxs)
 	}
-	dec := &decision{keptBy: tail, early: early, spans: ctxs, sub: merged, at: now}
+	dec := &decision{keptBy: tail, early: early, late: sub.late && tail == sub.keptBy, spans: ctxs, sub: merged, at: now}
 	if pr.emitAll(st, sub.key, dec, sub.records, sub.nextMark(), rules, now) > 0 {
 		st.listMark(sub)
 	}
@@ -313,6 +320,23 @@ func (pr *processor) tailAtDecision(sub *submission, rules *Rules, merged *v1.Su
 	return ""
 }
 
+// resume seeds a pending submission with a decision recovery rebuilt: its
+// tail rule (the submission was kept), the spans emitted and their
+// submission context, and the ids of the records out.
+func (pr *processor) resume(st *partState, sub *submission, dec *decision) {
+	sub.keptBy, sub.late, sub.resumed = dec.keptBy, dec.late, true
+	for k, sc := range dec.spans {
+		sub.ctxs[k] = sc
+	}
+	mergeSubmission(sub.spanSub, dec.sub)
+	sub.mergeVer++
+	for _, h := range dec.ids {
+		sub.ids[h] = struct{}{}
+	}
+	st.decidedBytes -= dec.bytes
+	delete(st.done, sub.key)
+}
+
 // remember stores a decision for the records that arrive after it.
 func (pr *processor) remember(st *partState, key string, dec *decision) {
 	if old := st.done[key]; old != nil {
@@ -331,11 +355,11 @@ func (pr *processor) remember(st *partState, key string, dec *decision) {
 // record): a record found by user later must carry it; a submission whose
 // records never name a user streams from its decision on.
 func (pr *processor) emitReady(st *partState, sub *submission, now time.Time) {
-	if sub.merged().GetUserId() == "" {
+	if sub.merged().GetUserId() == "" && !sub.resumed {
 		return
 	}
 	ctxs := sub.ctxs
-	dec := &decision{keptBy: sub.keptBy, spans: ctxs, sub: sub.merged()}
+	dec := &decision{keptBy: sub.keptBy, late: sub.late, spans: ctxs, sub: sub.merged()}
 	var ready []pendingRecord
 	held := sub.records[:0]
 	for _, r := range sub.records {

@@ -133,3 +133,36 @@ func TestLimits_LinksHaveTheirOwnBudget(t *testing.T) {
 		t.Errorf("a fresh submission (1 record) decided early at once: links hold %d bytes of %d", st.decidedBytes, pr.cfg.MaxPendingBytes)
 	}
 }
+
+// A submission kept live by the previous owner continues after a
+// rebalance: a log read again that waits for its span still waits for it
+// (it used to go out at once, unjoined, as a late record of the rebuilt
+// decision), and what was out is not emitted again.
+func TestRecovery_LiveKeepResumes(t *testing.T) {
+	pr, _ := newTestProcessor(t, DefaultRules())
+	errLog := logIn("e1", 2, v1.SeverityNumber_SEVERITY_NUMBER_ERROR, "boom")
+	judge := span(2, 1, "judge", v1.Stage_STAGE_JUDGE, time.Second, v1.StatusCode_STATUS_CODE_OK)
+	st := newPartState("raw", 0, 0, 2)
+	st.remember(enrichedRec(t, "S1", "e1", errLog, "error", 0, 0), t0)
+	st.remember(enrichedRec(t, "S1", "span-2", judge, "error", 1, 1), t0)
+	// Read again from the watermark (0).
+	pr.add(st, "S1", errLog, 0, 10, t0)
+	pr.add(st, "S1", judge, 1, 10, t0)
+	pr.add(st, "S1", logIn("l3", 3, v1.SeverityNumber_SEVERITY_NUMBER_INFO, "test 3"), 2, 10, t0)
+	if len(st.out) != 0 {
+		t.Fatalf("out %v: e1 and span-2 were out already, l3 waits for its span", outIDs(st))
+	}
+	pr.add(st, "S1", span(3, 2, "run-test", v1.Stage_STAGE_JUDGE, time.Second, v1.StatusCode_STATUS_CODE_OK), 3, 10, t0)
+	got := outIDs(st)
+	if len(got) != 2 || got["l3"] != 1 || got["span-3"] != 1 {
+		t.Fatalf("out %v, want l3 and span-3 once", got)
+	}
+	for _, o := range st.out {
+		if o.rec.GetSampling().GetKeptBy() != "error" {
+			t.Errorf("%s kept_by %q", o.rec.GetRecordId(), o.rec.GetSampling().GetKeptBy())
+		}
+		if o.rec.GetRecordId() == "l3" && o.rec.GetSpan().GetJoin() != v1.JoinStatus_JOIN_STATUS_JOINED {
+			t.Errorf("l3 unjoined: %v", o.rec.GetSpan())
+		}
+	}
+}

@@ -41,6 +41,10 @@ type submission struct {
 	// keptBy is the tail rule that fired while pending: the submission is
 	// kept, and its records go out as they become ready (live keep).
 	keptBy string
+	late   bool // keptBy came from a late upgrade (recovered)
+	// resumed: rebuilt by recovery; what the previous owner emitted
+	// already went out, so the user need not be known to stream on.
+	resumed bool
 	// rules are the rules the records were evaluated with; ctxGen counts
 	// changes of the submission context, so that a decision re-evaluates
 	// only the records evaluated before the last change.
@@ -192,10 +196,13 @@ type decision struct {
 	keptBy string // tail rule, or "" for head sampling
 	early  earlyCause
 	late   bool // upgraded by a late record: kept_by "late:<rule>"
-	spans  map[string]*v1.SpanContext
-	sub    *v1.Submission
-	at     time.Time
-	bytes  int // counted in partState.decidedBytes
+	// recovered: rebuilt from the enriched partition by a new owner; the
+	// submission's next record resumes it as pending (processor.resume).
+	recovered bool
+	spans     map[string]*v1.SpanContext
+	sub       *v1.Submission
+	at        time.Time
+	bytes     int // counted in partState.decidedBytes
 	// ids are the sorted idHashes of the records emitted or dropped: a
 	// client retry of one of them is skipped.
 	ids []uint64

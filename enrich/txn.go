@@ -470,7 +470,7 @@ func (st *partState) remember(r *kgo.Record, now time.Time) {
 	dec := st.done[key]
 	switch {
 	case dec == nil:
-		dec = &decision{keptBy: rule, early: early, late: late, spans: map[string]*v1.SpanContext{}, sub: er.GetSubmission(), at: now}
+		dec = &decision{keptBy: rule, early: early, late: late, recovered: true, spans: map[string]*v1.SpanContext{}, sub: er.GetSubmission(), at: now}
 		st.done[key] = dec
 		st.doneQ = append(st.doneQ, key)
 	case dec.keptBy == "" && rule != "":
