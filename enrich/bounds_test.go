@@ -64,6 +64,7 @@ func TestProcessor_LongSubmissionBoundedByPendingAge(t *testing.T) {
 		for _, sub := range st.order {
 			held += len(sub.records)
 			if !sub.decided {
+				counted += submissionOverhead + len(sub.spans)*spanOverhead
 				for _, r := range sub.records {
 					counted += recordMem(r.size)
 				}

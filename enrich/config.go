@@ -46,7 +46,8 @@ type Config struct {
 	// MaxPendingSubmissions and MaxPendingBytes bound the state of one
 	// process; above either, the oldest submissions are decided early.
 	// MaxPendingBytes counts an estimate of the heap held (a decoded record
-	// takes about twice its wire size plus 512 bytes), remembered
+	// is counted as twice its wire size plus 800 bytes, a pending
+	// submission 3 KiB plus 512 per span; docs/enrich.md), remembered
 	// decisions included (at most a quarter of it; the oldest are
 	// forgotten first). Defaults 200000 and 512 MiB.
 	MaxPendingSubmissions int `yaml:"max_pending_submissions"`

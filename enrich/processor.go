@@ -68,6 +68,8 @@ func (pr *processor) add(st *partState, key string, env *v1.Envelope, offset int
 	sub := st.subs[key]
 	if sub == nil {
 		sub = newSubmission(key, offset, now)
+		sub.bytes = submissionOverhead
+		st.bytes += submissionOverhead
 		sub.orphan = isTraceOnly(env, key)
 		if dec := st.done[key]; dec != nil {
 			// Rebuilt by recovery from what the previous owner emitted:
@@ -101,6 +103,10 @@ func (pr *processor) add(st *partState, key string, env *v1.Envelope, offset int
 	sp := env.GetSpan()
 	if sp != nil {
 		k := spanKey(sp.GetSpanId())
+		if sub.spans[k] == nil {
+			sub.bytes += spanOverhead
+			st.bytes += spanOverhead
+		}
 		sub.spans[k] = sp
 		sub.ctxs[k] = spanContext(sp, v1.JoinStatus_JOIN_STATUS_SELF)
 		pr.linkTrace(st, sub, sp, offset)
