@@ -80,6 +80,7 @@ func (pr *processor) add(st *partState, key string, env *v1.Envelope, offset int
 		}
 		st.subs[key] = sub
 		st.order = append(st.order, sub)
+		st.due.schedule(sub, now.Add(min(pr.cfg.InactivityTimeout, pr.cfg.MaxPendingAge)))
 	}
 	h := idHash(env.GetRecordId())
 	if _, dup := sub.ids[h]; dup {
@@ -117,7 +118,7 @@ func (pr *processor) add(st *partState, key string, env *v1.Envelope, offset int
 		// nor complete on their own.
 		return
 	}
-	pr.updateCompletion(sub, env, rules, now)
+	pr.updateCompletion(st, sub, env, rules, now)
 	if sub.keptBy == "" {
 		pr.evalTail(sub, rules, len(sub.records)-1, sp)
 	}
@@ -188,10 +189,11 @@ var missingJoin = &v1.SpanContext{Join: v1.JoinStatus_JOIN_STATUS_MISSING}
 // a parent is present), plus completion_grace for what SDK batching still
 // holds back; or, for a submission without spans, a record matching the
 // rules' completion expression, plus the grace.
-func (pr *processor) updateCompletion(sub *submission, env *v1.Envelope, rules *Rules, now time.Time) {
+func (pr *processor) updateCompletion(st *partState, sub *submission, env *v1.Envelope, rules *Rules, now time.Time) {
 	if env.GetSpan() != nil {
 		if sub.treeClosed() {
 			sub.completeAt = now.Add(pr.cfg.CompletionGrace)
+			st.due.schedule(sub, sub.completeAt)
 		} else {
 			sub.completeAt = time.Time{}
 		}
@@ -199,6 +201,7 @@ func (pr *processor) updateCompletion(sub *submission, env *v1.Envelope, rules *
 	}
 	if len(sub.spans) == 0 && sub.completeAt.IsZero() && rules.Completes(&recordEnv{env: env, sub: sub.merged()}) {
 		sub.completeAt = now.Add(pr.cfg.CompletionGrace)
+		st.due.schedule(sub, sub.completeAt)
 	}
 }
 
@@ -206,23 +209,15 @@ func (pr *processor) updateCompletion(sub *submission, env *v1.Envelope, rules *
 // been pending for max_pending_age (decided early: a submission that keeps
 // receiving records must not pin the watermark and memory for ever).
 func (pr *processor) decideDue(st *partState, now time.Time) {
-	type dueSub struct {
-		sub   *submission
-		cause earlyCause
-	}
-	var due []dueSub
-	for _, sub := range st.subs {
-		switch {
-		case !sub.completeAt.IsZero() && !now.Before(sub.completeAt) || now.Sub(sub.lastSeen) >= pr.cfg.InactivityTimeout:
-			due = append(due, dueSub{sub, notEarly})
-		case now.Sub(sub.firstSeen) >= pr.cfg.MaxPendingAge:
-			due = append(due, dueSub{sub, earlyAge})
-		}
-	}
+	due := pr.popDue(st, now)
 	// In offset order, so output order follows the input.
-	sort.Slice(due, func(i, j int) bool { return due[i].sub.firstOffset < due[j].sub.firstOffset })
-	for _, d := range due {
-		pr.decide(st, d.sub, d.cause, now)
+	sort.Slice(due, func(i, j int) bool { return due[i].firstOffset < due[j].firstOffset })
+	for _, sub := range due {
+		cause := notEarly
+		if (sub.completeAt.IsZero() || now.Before(sub.completeAt)) && now.Sub(sub.lastSeen) < pr.cfg.InactivityTimeout {
+			cause = earlyAge // due only by max_pending_age
+		}
+		pr.decide(st, sub, cause, now)
 	}
 	pr.expire(st, now, 0)
 }

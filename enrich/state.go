@@ -38,6 +38,7 @@ type submission struct {
 	lastSeen   time.Time
 	completeAt time.Time // zero until complete on evidence (updateCompletion)
 	decided    bool
+	dueTaken   bool // taken from the deadline queue to be decided (due.go)
 	// keptBy is the tail rule that fired while pending: the submission is
 	// kept, and its records go out as they become ready (live keep).
 	keptBy string
@@ -281,6 +282,7 @@ type partState struct {
 	topic string
 	subs  map[string]*submission
 	order []*submission // by first offset; decided ones removed lazily
+	due   dueQueue      // when pending submissions may be due (due.go)
 	// decidedInOrder counts the decided submissions still in order; order
 	// is compacted when they are the majority, so a long-pending head
 	// does not keep every later submission referenced.

@@ -92,7 +92,10 @@ func ProducerOptions(cfg Config) []kgo.Opt {
 	}
 	switch cfg.Compression {
 	case "zstd":
-		opts = append(opts, kgo.ProducerBatchCompression(kgo.ZstdCompression(), kgo.NoCompression()))
+		// zstd's fastest level: the default level (3) cost ingest 17% of
+		// its CPU in compression (docs/BENCHMARKS.md, logweave bench); the
+		// fastest still compresses these records several times over.
+		opts = append(opts, kgo.ProducerBatchCompression(kgo.ZstdCompression().WithLevel(1), kgo.NoCompression()))
 	case "lz4":
 		opts = append(opts, kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression()))
 	case "snappy":
@@ -292,9 +295,8 @@ func (s *Server) prepare(envs []*v1.Envelope, pos []int, rejs []rejection) ([]ou
 			continue
 		}
 		env.SchemaVersion = v1.SchemaVersion
-		env.RecordId = ids.id(env)
 		env.IngestedAtUnixNano = ingested
-		b, err := deterministic.Marshal(env)
+		b, err := ids.encode(env)
 		if err != nil {
 			rejs = append(rejs, rejection{index: idx, reason: reasonMalformed, err: fmt.Sprintf("encoding record: %v", err)})
 			continue

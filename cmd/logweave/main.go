@@ -18,6 +18,7 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
+		"bench":   {"measure each role's records per CPU-second as its own process on an embedded broker", runBench},
 		"broker":  {"run an embedded single-node Kafka (kfake) on 127.0.0.1", runBroker},
 		"dev":     {"run the whole pipeline in one process on an embedded Kafka, with a workload", runDev},
 		"ingest":  {"receive OTLP/HTTP and NDJSON and produce to logweave.raw", runIngest},

@@ -105,6 +105,7 @@ func runProcess(role string, f *commonFlags, extra func(*config.Config), stdout,
 		return 2
 	}
 	logger = logger.With("role", role)
+	defer startProfiles(role, logger)()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	p := &process{role: role, cfg: cfg, logger: logger, reg: reg, ready: &admin.Readiness{}, stdout: stdout}
