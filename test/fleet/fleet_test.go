@@ -241,7 +241,9 @@ func runFleet(t *testing.T, o options) *report {
 	for i := 1; i <= 2; i++ {
 		addr := freePort(t)
 		ingestAddrs = append(ingestAddrs, addr)
-		f.ingest = append(f.ingest, f.newProc(fmt.Sprintf("ingest-%d", i), true, []string{"LOGWEAVE_INGEST_LISTEN=" + addr}, append([]string{"ingest"}, c...)...))
+		// Each ingest gets its own OTLP/gRPC port too (default 4317).
+		env := []string{"LOGWEAVE_INGEST_LISTEN=" + addr, "LOGWEAVE_INGEST_GRPC_LISTEN=" + freePort(t)}
+		f.ingest = append(f.ingest, f.newProc(fmt.Sprintf("ingest-%d", i), true, env, append([]string{"ingest"}, c...)...))
 	}
 	for i := 1; i <= 3; i++ {
 		f.enrich = append(f.enrich, f.newProc(fmt.Sprintf("enrich-%d", i), true, nil, append([]string{"enrich"}, c...)...))
