@@ -33,7 +33,7 @@ type destAudit struct {
 	// over every run of every member; a lower bound (a SIGKILLed member's
 	// last counts are not scraped).
 	Absorbed float64 `json:"absorbed_duplicates"`
-	// DLQ counts dead-lettered records by reason, from the sink metrics.
+	// DLQ counts dead-lettered records by reason, read from logweave.dlq.
 	DLQ map[string]float64 `json:"dlq_by_reason,omitempty"`
 	// LostIDs and DuplicateIDs name up to 20 records each, with their
 	// submission, as evidence.

@@ -558,6 +558,10 @@ func (f *fleet) audit(manifestPath string, lag map[string]int64, genStart, calmE
 	if err != nil {
 		t.Fatalf("reading loki: %v", err)
 	}
+	dlq, err := readDLQ(ctx, brokerOf(f), "logweave.dlq")
+	if err != nil {
+		t.Fatalf("reading the dlq: %v", err)
+	}
 	r := &report{Seed: f.o.seed, Duration: time.Since(began).Round(time.Second).String(), Submissions: len(entries), GroupLag: lag,
 		Faults: map[string]int64{}, IngestAnswer: f.front.Statuses(), Restarts: map[string]int{}}
 	latFrom := genStart.Add(5 * time.Second) // past the warm-up
@@ -570,13 +574,10 @@ func (f *fleet) audit(manifestPath string, lag map[string]int64, genStart, calmE
 	}{{"file", "file", "", want, fileH}, {"elasticsearch", "es", "", want, esH}, {"loki", "loki", "log", wantLogs, lokiH}} {
 		a := compare(d.name, d.want, d.h, truth, d.kind)
 		a.latency(f.seen[d.sink], truth, d.kind, latFrom, calmEnd)
-		a.DLQ = map[string]float64{}
+		// Read from logweave.dlq itself: exact, also for members killed
+		// before their metrics were scraped.
+		a.DLQ = dlq[d.sink]
 		for _, p := range f.sinks[d.sink] {
-			for _, reason := range []string{"decode", "bad_request", "too_large", "too_old", "mapping", "invalid_labels", "retries_exhausted", "rejected"} {
-				if v := p.metrics.total("logweave_sink_dead_lettered_total", `reason="`+reason+`"`); v > 0 {
-					a.DLQ[reason] += v
-				}
-			}
 			switch d.sink {
 			case "es":
 				a.Absorbed += p.metrics.total("logweave_es_items_total", `result="duplicate"`)

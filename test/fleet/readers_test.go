@@ -356,3 +356,53 @@ func rawSlice(v []json.RawMessage) [][]byte {
 	}
 	return out
 }
+
+// readDLQ counts the dead-lettered records of logweave.dlq by sink and
+// reason, from the headers every writer of the DLQ sets, read to the end
+// offsets of the moment.
+func readDLQ(ctx context.Context, broker, topic string) (map[string]map[string]float64, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics(topic),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.KeepControlRecords())
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	lso, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("listing end offsets: %w", err)
+	}
+	left := map[int32]int64{}
+	lso.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			left[o.Partition] = o.Offset
+		}
+	})
+	out := map[string]map[string]float64{}
+	for len(left) > 0 {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("reading %s: %w (partitions not done: %v)", topic, ctx.Err(), left)
+		}
+		cl.PollRecords(ctx, 10000).EachRecord(func(r *kgo.Record) {
+			if end, ok := left[r.Partition]; ok && r.Offset+1 >= end {
+				delete(left, r.Partition)
+			}
+			if r.Attrs.IsControl() {
+				return
+			}
+			sink, reason := "unknown", "unknown"
+			for _, h := range r.Headers {
+				switch h.Key {
+				case "logweave.sink":
+					sink = string(h.Value)
+				case "logweave.reason":
+					reason = string(h.Value)
+				}
+			}
+			if out[sink] == nil {
+				out[sink] = map[string]float64{}
+			}
+			out[sink][reason]++
+		})
+	}
+	return out, nil
+}
