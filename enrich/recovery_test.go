@@ -81,7 +81,7 @@ func enrichedRec(t *testing.T, key, id string, env *v1.Envelope, keptBy string, 
 // head-kept record of the submission comes first: later records are
 // head-sampled again instead of following the upgrade.
 func TestRecovery_KeepsLateUpgrade(t *testing.T) {
-	pr, st := newTestProcessor(t, DefaultRules())
+	pr, _ := newTestProcessor(t, DefaultRules())
 	key := ""
 	for i := 0; key == ""; i++ {
 		if k := fmt.Sprintf("S%d", i); sampleHash(k) > 0.1 && sampleHash(k) < 0.5 { // keeps warn, drops info
@@ -90,7 +90,7 @@ func TestRecovery_KeepsLateUpgrade(t *testing.T) {
 	}
 	warn := logIn("w1", 0, v1.SeverityNumber_SEVERITY_NUMBER_WARN, "slow")
 	lateErr := logIn("late-err", 0, v1.SeverityNumber_SEVERITY_NUMBER_ERROR, "panic")
-	st = newPartState("raw", 0, 0, 2)
+	st := newPartState("raw", 0, 0, 2)
 	st.remember(enrichedRec(t, key, "w1", warn, "head:0.5", 1, 0), t0)
 	st.remember(enrichedRec(t, key, "late-err", lateErr, "late:error", 5, 1), t0)
 	pr.add(st, key, logIn("i9", 0, v1.SeverityNumber_SEVERITY_NUMBER_INFO, "later"), 6, 10, t0)
@@ -105,9 +105,9 @@ func TestRecovery_KeepsLateUpgrade(t *testing.T) {
 
 // Regression (review): even alone, a recovered late:<rule> decision loses its late: prefix.
 func TestRecovery_KeepsLatePrefix(t *testing.T) {
-	pr, st := newTestProcessor(t, DefaultRules())
+	pr, _ := newTestProcessor(t, DefaultRules())
 	lateErr := logIn("late-err", 0, v1.SeverityNumber_SEVERITY_NUMBER_ERROR, "panic")
-	st = newPartState("raw", 0, 0, 1)
+	st := newPartState("raw", 0, 0, 1)
 	st.remember(enrichedRec(t, "S1", "late-err", lateErr, "late:error", 5, 0), t0)
 	pr.add(st, "S1", logIn("i9", 0, v1.SeverityNumber_SEVERITY_NUMBER_INFO, "later"), 6, 10, t0)
 	if len(st.out) != 1 || st.out[0].rec.GetSampling().GetKeptBy() != "late:error" {

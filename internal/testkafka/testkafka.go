@@ -81,33 +81,42 @@ func (c *Cluster) JoinDeadMember(group string, topics []string, session time.Dur
 	proto.Name = bal.ProtocolName()
 	proto.Metadata = bal.JoinGroupMetadata(topics, nil, -1)
 	join.Protocols = append(join.Protocols, proto)
-	var resp *kmsg.JoinGroupResponse
+	// A cooperative leader revokes and rejoins at once, so the group can
+	// start another rebalance before this member synced: join again then,
+	// as a live client would, until one generation is synced.
 	for {
-		var err error
-		resp, err = join.RequestWith(ctx, cl)
-		if err != nil {
-			c.t.Fatalf("dead member joining %s: %v", group, err)
+		var resp *kmsg.JoinGroupResponse
+		for {
+			var err error
+			resp, err = join.RequestWith(ctx, cl)
+			if err != nil {
+				c.t.Fatalf("dead member joining %s: %v", group, err)
+			}
+			if err := kerr.ErrorForCode(resp.ErrorCode); errors.Is(err, kerr.MemberIDRequired) {
+				join.MemberID = resp.MemberID // KIP-394: join again with the id
+				continue
+			} else if err != nil {
+				c.t.Fatalf("dead member joining %s: %v", group, err)
+			}
+			break
 		}
-		if err := kerr.ErrorForCode(resp.ErrorCode); errors.Is(err, kerr.MemberIDRequired) {
-			join.MemberID = resp.MemberID // KIP-394: join again with the id
+		if resp.LeaderID == resp.MemberID {
+			c.t.Fatalf("dead member became the leader of %s: start a live member first", group)
+		}
+		join.MemberID = resp.MemberID
+		sync := kmsg.NewPtrSyncGroupRequest()
+		sync.Group, sync.MemberID, sync.Generation = group, resp.MemberID, resp.Generation
+		sync.ProtocolType, sync.Protocol = &join.ProtocolType, resp.Protocol
+		sresp, err := sync.RequestWith(ctx, cl)
+		if err == nil {
+			err = kerr.ErrorForCode(sresp.ErrorCode)
+		}
+		if errors.Is(err, kerr.RebalanceInProgress) {
 			continue
-		} else if err != nil {
-			c.t.Fatalf("dead member joining %s: %v", group, err)
 		}
-		break
+		if err != nil {
+			c.t.Fatalf("dead member syncing %s: %v", group, err)
+		}
+		return resp.MemberID
 	}
-	if resp.LeaderID == resp.MemberID {
-		c.t.Fatalf("dead member became the leader of %s: start a live member first", group)
-	}
-	sync := kmsg.NewPtrSyncGroupRequest()
-	sync.Group, sync.MemberID, sync.Generation = group, resp.MemberID, resp.Generation
-	sync.ProtocolType, sync.Protocol = &join.ProtocolType, resp.Protocol
-	sresp, err := sync.RequestWith(ctx, cl)
-	if err == nil {
-		err = kerr.ErrorForCode(sresp.ErrorCode)
-	}
-	if err != nil {
-		c.t.Fatalf("dead member syncing %s: %v", group, err)
-	}
-	return resp.MemberID
 }
