@@ -106,7 +106,7 @@ func runProcess(role string, f *commonFlags, extra func(*config.Config), stdout,
 	}
 	logger = logger.With("role", role)
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfoCollector())
 	p := &process{role: role, cfg: cfg, logger: logger, reg: reg, ready: &admin.Readiness{}, stdout: stdout}
 
 	ctx, cancel := context.WithCancel(context.Background())
