@@ -9,7 +9,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)
 
-.PHONY: all build test test-short lint proto bench fuzz clean loki
+.PHONY: all build test test-short lint proto bench fuzz clean loki stackcheck
 
 all: build test lint
 
@@ -51,3 +51,9 @@ fuzz:
 # version pinned in tools/loki/go.mod (a first build takes several minutes).
 loki:
 	cd tools/loki && go build -o $(BIN)/loki github.com/grafana/loki/v3/cmd/loki
+
+# Checks the deployment artifacts (Dockerfile, docker-compose.yml, deploy/)
+# with the parsers of the tools that read them; a module of its own
+# (tools/stackcheck) so their dependencies stay out of logweave's go.mod.
+stackcheck:
+	cd tools/stackcheck && go vet ./... && go test -race ./...
