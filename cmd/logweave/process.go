@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/logweave/logweave/internal/admin"
 	"github.com/logweave/logweave/internal/config"
@@ -79,6 +80,28 @@ func (p *process) startup(name string) kafka.Startup {
 	pending := admin.NewPending("waiting for kafka")
 	p.ready.Set(name, pending.Check)
 	return kafka.Startup{Logger: p.logger, Pending: pending}
+}
+
+// kafkaOptions are the shared client options plus franz-go's logs through
+// the process logger; every client of the role starts from them.
+func (p *process) kafkaOptions() ([]kgo.Opt, error) {
+	opts, err := kafka.Options(p.cfg.Kafka)
+	if err != nil {
+		return nil, err
+	}
+	if p.logger != nil {
+		opts = append(opts, kafka.ClientLogger(p.logger))
+	}
+	return opts, nil
+}
+
+// clientMetrics is the kprom hook of the role's main client called name,
+// on the process registry; none for tools without a registry.
+func (p *process) clientMetrics(name string) []kgo.Opt {
+	if p.reg == nil {
+		return nil
+	}
+	return []kgo.Opt{kafka.ClientMetrics(p.reg, name)}
 }
 
 // reloadMetrics registers the reload metrics once per process.

@@ -20,6 +20,7 @@ import (
 	"github.com/logweave/logweave/enrich"
 	"github.com/logweave/logweave/ingest"
 	"github.com/logweave/logweave/internal/esfake"
+	"github.com/logweave/logweave/internal/kafka"
 	"github.com/logweave/logweave/internal/reload"
 	"github.com/logweave/logweave/router"
 	"github.com/logweave/logweave/sinks"
@@ -98,7 +99,7 @@ func roleMetrics(t *testing.T) map[string]map[string]bool {
 	}
 
 	ing := newRecorder()
-	cl, err := kgo.NewClient(base...)
+	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, base...), kafka.ClientMetrics(ing, "ingest"))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +114,7 @@ func roleMetrics(t *testing.T) map[string]map[string]bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := enrich.New(enrich.DefaultConfig(), enrich.Topics{Raw: "logweave.raw", Enriched: "logweave.enriched", DLQ: "logweave.dlq"}, rules, base, enrich.Deps{Registerer: enr}); err != nil {
+	if _, err := enrich.New(enrich.DefaultConfig(), enrich.Topics{Raw: "logweave.raw", Enriched: "logweave.enriched", DLQ: "logweave.dlq"}, rules, base, enrich.Deps{Registerer: enr, ClientOpts: []kgo.Opt{kafka.ClientMetrics(enr, "enrich")}}); err != nil {
 		t.Fatal(err)
 	}
 	reload.NewMetrics(enr)
@@ -136,7 +137,7 @@ func roleMetrics(t *testing.T) map[string]map[string]bool {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := sinks.New(sinks.DefaultConfig(name), dest, rt, topics, base, time.Second, sinks.Deps{Registerer: reg})
+		r, err := sinks.New(sinks.DefaultConfig(name), dest, rt, topics, base, time.Second, sinks.Deps{Registerer: reg, ClientOpts: []kgo.Opt{kafka.ClientMetrics(reg, "sink-"+name)}})
 		if err != nil {
 			t.Fatal(err)
 		}
