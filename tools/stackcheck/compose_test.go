@@ -117,6 +117,11 @@ func TestCompose_LogweaveCommandsAndConfig(t *testing.T) {
 			t.Errorf("service %s runs %q: not a logweave subcommand (%v)", name, s.Command, cmds)
 			continue
 		}
+		if hc := s.HealthCheck; hc != nil && !hc.Disable {
+			if len(hc.Test) < 3 || hc.Test[0] != "CMD" || hc.Test[1] != "/usr/local/bin/logweave" || !cmds[hc.Test[2]] {
+				t.Errorf("service %s: healthcheck %q is not a logweave subcommand (the image has no shell)", name, hc.Test)
+			}
+		}
 		if s.Build == nil || s.Build.Dockerfile != "Dockerfile" {
 			t.Errorf("service %s is not built from the Dockerfile: %+v", name, s.Build)
 		}
