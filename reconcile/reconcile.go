@@ -208,6 +208,11 @@ func selectSubmissions(exp *expectations, o Options) []*submission {
 			if !o.To.IsZero() {
 				s.maxTime = o.To.UnixNano()
 			}
+			if s.minTime == 0 {
+				// No --from: search the last day, within Loki's default
+				// max_query_length (721h).
+				s.minTime = s.maxTime - int64(24*time.Hour)
+			}
 			out = append(out, s)
 		}
 		return out
