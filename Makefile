@@ -3,13 +3,20 @@
 # version in go.mod, so generator and runtime never drift apart.
 STATICCHECK_VERSION := v0.8.2
 BIN := $(CURDIR)/.bin
+# Stamped into the binary (logweave version, logweave_build_info); empty
+# values fall back to what the go command records (runtime/debug).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)
 
-.PHONY: all build test test-short lint proto bench fuzz clean loki chaos soak
+.PHONY: all build test test-short lint proto bench fuzz clean loki chaos soak stackcheck
 
 all: build test lint
 
+# The one build of the binary: CI and the Dockerfile both run it. Static
+# (CGO_ENABLED=0) so it runs on distroless/static.
 build:
-	go build -o $(BIN)/logweave ./cmd/logweave
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/logweave ./cmd/logweave
 
 # The README's test command.
 test:
@@ -74,3 +81,8 @@ soak:
 	LOGWEAVE_CHAOS_DURATION=$${LOGWEAVE_CHAOS_DURATION:-20m} LOGWEAVE_CHAOS_RATE=$${LOGWEAVE_CHAOS_RATE:-8} \
 	LOGWEAVE_CHAOS_KILL_EVERY=$${LOGWEAVE_CHAOS_KILL_EVERY:-5s} LOGWEAVE_CHAOS_SEED=$${LOGWEAVE_CHAOS_SEED:-$$(date +%s)} \
 		go test -tags chaos -count=1 -timeout 60m -v -run '^TestChaos_Fleet$$' ./test/fleet/
+# Checks the deployment artifacts (Dockerfile, docker-compose.yml, deploy/)
+# with the parsers of the tools that read them; a module of its own
+# (tools/stackcheck) so their dependencies stay out of logweave's go.mod.
+stackcheck:
+	cd tools/stackcheck && go vet ./... && go test -race ./...

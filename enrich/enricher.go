@@ -38,6 +38,10 @@ type Deps struct {
 	// (loading the topics' partition counts, retried while Kafka is not
 	// ready); nil: none.
 	Startup *admin.Pending
+	// ClientOpts are added to the main client only (the group consumer
+	// and transactional producer), not to the short-lived readers: e.g.
+	// its kprom metrics hook, which belongs to one client.
+	ClientOpts []kgo.Opt
 }
 
 // Enricher is one member of the logweave-enrich group.
@@ -234,6 +238,7 @@ func New(cfg Config, topics Topics, rules *Rules, base []kgo.Opt, deps Deps) (*E
 		kgo.OnPartitionsRevoked(e.dropped),
 		kgo.OnPartitionsLost(e.dropped),
 	)
+	opts = append(opts, deps.ClientOpts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("creating kafka client: %w", err)

@@ -59,5 +59,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	reg.MustRegister(m.received, m.accepted, m.rejected, m.requests, m.duration, m.produce, m.bytesInFlight)
+	// Series that exist from the start read 0 instead of absent, so rates
+	// and alerts on them work before the first record.
+	for _, e := range []string{endpointLogs, endpointTraces, endpointNDJSON, endpointGRPCLogs, endpointGRPCTraces} {
+		m.received.WithLabelValues(e)
+		m.accepted.WithLabelValues(e)
+		m.rejected.WithLabelValues(e, "unavailable")
+	}
 	return m
 }

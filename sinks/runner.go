@@ -20,6 +20,9 @@ import (
 type Deps struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+	// ClientOpts are added to the runner's group client only (not to the
+	// leaver's): e.g. its kprom metrics hook, which belongs to one client.
+	ClientOpts []kgo.Opt
 }
 
 // Topics names what a runner reads and where it dead-letters.
@@ -179,6 +182,7 @@ func New(cfg Config, sink Sink, rt *router.Router, topics Topics, base []kgo.Opt
 		// DLQ records: every reject must be durable before we advance.
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 	)
+	opts = append(opts, deps.ClientOpts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("creating kafka client: %w", err)

@@ -10,7 +10,6 @@ import (
 	"syscall"
 
 	"github.com/logweave/logweave/enrich"
-	"github.com/logweave/logweave/internal/kafka"
 	"github.com/logweave/logweave/internal/reload"
 )
 
@@ -37,13 +36,14 @@ func runEnricher(ctx context.Context, p *process) error {
 	if err != nil {
 		return err
 	}
-	base, err := kafka.Options(p.cfg.Kafka)
+	base, err := p.kafkaOptions()
 	if err != nil {
 		return err
 	}
 	t := p.cfg.Kafka.Topics
 	e, err := enrich.New(p.cfg.Enrich, enrich.Topics{Raw: t.Raw.Name, Enriched: t.Enriched.Name, DLQ: t.DLQ.Name}, rules, base,
-		enrich.Deps{Logger: p.logger, Registerer: p.reg, Startup: p.startup("enrich-startup").Pending})
+		enrich.Deps{Logger: p.logger, Registerer: p.reg, Startup: p.startup("enrich-startup").Pending,
+			ClientOpts: p.clientMetrics("enrich")})
 	if err != nil {
 		return err
 	}

@@ -32,8 +32,8 @@ func runFind(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&apiKey, "api-key", os.Getenv("LOGWEAVE_ES_API_KEY"), "Elasticsearch API key (default $LOGWEAVE_ES_API_KEY)")
 	fs.StringVar(&opt.Index, "index", "logweave-*", "index pattern to search")
 	fs.DurationVar(&opt.Slow, "slow", 10*time.Second, "flag spans longer than this as SLOW")
-	fs.StringVar(&opt.KibanaURL, "kibana-url", "http://127.0.0.1:5601", "Kibana base URL for the Discover link")
-	fs.StringVar(&opt.GrafanaURL, "grafana-url", "http://127.0.0.1:3000", "Grafana base URL for the Explore link")
+	fs.StringVar(&opt.KibanaURL, "kibana-url", "http://127.0.0.1:5601", "Kibana base URL for the link to the saved search logweave-one-submission")
+	fs.StringVar(&opt.GrafanaURL, "grafana-url", "http://127.0.0.1:3000", "Grafana base URL for the link to the dashboard logweave-submission")
 	fs.BoolVar(&asJSON, "json", false, "print JSON")
 	fs.DurationVar(&timeout, "timeout", 10*time.Second, "give up after this long")
 	fs.Usage = func() {

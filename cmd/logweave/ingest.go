@@ -141,12 +141,13 @@ func (o *optionalString) Set(v string) error {
 // newKafkaClient builds a client from the shared Kafka options plus the
 // role's own, with the role in the client id.
 func newKafkaClient(p *process, role string, extra ...kgo.Opt) (*kgo.Client, error) {
-	opts, err := kafka.Options(p.cfg.Kafka)
+	opts, err := p.kafkaOptions()
 	if err != nil {
 		return nil, err
 	}
 	opts = append(opts, kgo.ClientID(p.cfg.Kafka.ClientID+"-"+role))
 	opts = append(opts, extra...)
+	opts = append(opts, p.clientMetrics(role)...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("creating kafka client: %w", err)

@@ -18,24 +18,23 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"bench":   {"measure each role's records per CPU-second as its own process on an embedded broker", runBench},
-		"broker":  {"run an embedded single-node Kafka (kfake) on 127.0.0.1", runBroker},
-		"dev":     {"run the whole pipeline in one process on an embedded Kafka, with a workload", runDev},
-		"ingest":  {"receive OTLP/HTTP and NDJSON and produce to logweave.raw", runIngest},
-		"gen":     {"send an online-judge workload to ingest and write a manifest", runGen},
-		"find":    {"show a submission's spans and logs from Elasticsearch: --submit ID, --user U --seq N or --trace ID", runFind},
-		"enrich":  {"join and sample logweave.raw into logweave.enriched, exactly once (group logweave-enrich)", runEnrich},
-		"replay":  {"backfill a time window of logweave.enriched into a sink's destination, resumably", runReplay},
-		"status":  {"show every logweave consumer group: members, committed offsets, lag, oldest unconsumed record", runStatus},
-		"offsets": {"move an idle group's offsets: offsets set --group G --to earliest|latest|TIME", runOffsets},
-		"sink":    {"run one sink (consumer group logweave-sink-NAME) from logweave.enriched to its destination", runSink},
-		"config":  {"check a configuration file or list the LOGWEAVE_* overrides", runConfig},
-		"version": {"print the version", runVersion},
+		"bench":       {"measure each role's records per CPU-second as its own process on an embedded broker", runBench},
+		"broker":      {"run an embedded single-node Kafka (kfake) on 127.0.0.1", runBroker},
+		"dev":         {"run the whole pipeline in one process on an embedded Kafka, with a workload", runDev},
+		"ingest":      {"receive OTLP/HTTP and NDJSON and produce to logweave.raw", runIngest},
+		"gen":         {"send an online-judge workload to ingest and write a manifest", runGen},
+		"find":        {"show a submission's spans and logs from Elasticsearch: --submit ID, --user U --seq N or --trace ID", runFind},
+		"enrich":      {"join and sample logweave.raw into logweave.enriched, exactly once (group logweave-enrich)", runEnrich},
+		"replay":      {"backfill a time window of logweave.enriched into a sink's destination, resumably", runReplay},
+		"status":      {"show every logweave consumer group: members, committed offsets, lag, oldest unconsumed record", runStatus},
+		"offsets":     {"move an idle group's offsets: offsets set --group G --to earliest|latest|TIME", runOffsets},
+		"reconcile":   {"check that Elasticsearch and Loki hold what logweave.enriched routed to them, per submission; --repair re-drives what is missing", runReconcile},
+		"sink":        {"run one sink (consumer group logweave-sink-NAME) from logweave.enriched to its destination", runSink},
+		"config":      {"check a configuration file or list the LOGWEAVE_* overrides", runConfig},
+		"healthcheck": {"exit 0 when a process's /readyz answers 2xx (--url); the container healthcheck", runHealthcheck},
+		"version":     {"print the version", runVersion},
 	}
 }
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -71,9 +70,4 @@ func usage(w io.Writer, cmds map[string]command) {
 		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'logweave <command> -h' for the flags of a command.")
-}
-
-func runVersion(_ []string, stdout, _ io.Writer) int {
-	fmt.Fprintln(stdout, "logweave", version)
-	return 0
 }

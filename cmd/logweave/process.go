@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/logweave/logweave/internal/admin"
 	"github.com/logweave/logweave/internal/config"
@@ -81,6 +82,28 @@ func (p *process) startup(name string) kafka.Startup {
 	return kafka.Startup{Logger: p.logger, Pending: pending}
 }
 
+// kafkaOptions are the shared client options plus franz-go's logs through
+// the process logger; every client of the role starts from them.
+func (p *process) kafkaOptions() ([]kgo.Opt, error) {
+	opts, err := kafka.Options(p.cfg.Kafka)
+	if err != nil {
+		return nil, err
+	}
+	if p.logger != nil {
+		opts = append(opts, kafka.ClientLogger(p.logger))
+	}
+	return opts, nil
+}
+
+// clientMetrics is the kprom hook of the role's main client called name,
+// on the process registry; none for tools without a registry.
+func (p *process) clientMetrics(name string) []kgo.Opt {
+	if p.reg == nil {
+		return nil
+	}
+	return []kgo.Opt{kafka.ClientMetrics(p.reg, name)}
+}
+
 // reloadMetrics registers the reload metrics once per process.
 func (p *process) reloadMetrics() *reload.Metrics {
 	p.reloadOnce.Do(func() { p.reloadM = reload.NewMetrics(p.reg) })
@@ -107,7 +130,7 @@ func runProcess(role string, f *commonFlags, extra func(*config.Config), stdout,
 	logger = logger.With("role", role)
 	defer startProfiles(role, logger)()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfoCollector())
 	p := &process{role: role, cfg: cfg, logger: logger, reg: reg, ready: &admin.Readiness{}, stdout: stdout}
 
 	ctx, cancel := context.WithCancel(context.Background())

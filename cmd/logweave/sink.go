@@ -11,7 +11,6 @@ import (
 	"syscall"
 
 	"github.com/logweave/logweave/internal/config"
-	"github.com/logweave/logweave/internal/kafka"
 	"github.com/logweave/logweave/internal/reload"
 	"github.com/logweave/logweave/router"
 	"github.com/logweave/logweave/sinks"
@@ -110,12 +109,13 @@ func runSinkRunner(ctx context.Context, p *process, sc config.Sink, rt *router.R
 	if err != nil {
 		return err
 	}
-	base, err := kafka.Options(p.cfg.Kafka)
+	base, err := p.kafkaOptions()
 	if err != nil {
 		return err
 	}
 	topics := sinks.Topics{Enriched: p.cfg.Kafka.Topics.Enriched.Name, DLQ: p.cfg.Kafka.Topics.DLQ.Name}
-	r, err := sinks.New(sc.Config, dest, rt, topics, base, p.cfg.ShutdownTimeout/2, sinks.Deps{Logger: p.logger, Registerer: p.reg})
+	r, err := sinks.New(sc.Config, dest, rt, topics, base, p.cfg.ShutdownTimeout/2, sinks.Deps{Logger: p.logger, Registerer: p.reg,
+		ClientOpts: p.clientMetrics("sink-" + sc.Name)})
 	if err != nil {
 		dest.Close()
 		return err

@@ -143,6 +143,26 @@ func (s *Server) Docs(index string) map[string]json.RawMessage {
 	return out
 }
 
+// Delete removes a document, as a DELETE /{index}/_doc/{id} would, and
+// reports whether it existed.
+func (s *Server) Delete(index, id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.docs[index][id]
+	delete(s.docs[index], id)
+	return ok
+}
+
+// Put stores a document as if some other writer had indexed it.
+func (s *Server) Put(index, id string, source json.RawMessage) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.docs[index] == nil {
+		s.docs[index] = map[string]json.RawMessage{}
+	}
+	s.docs[index][id] = source
+}
+
 // AllDocs returns every document, by index then id.
 func (s *Server) AllDocs() map[string]map[string]json.RawMessage {
 	s.mu.Lock()

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -96,6 +97,19 @@ type Timeline struct {
 	Links   map[string]string `json:"links"`
 	Took    time.Duration     `json:"took_ns"`
 }
+
+// The saved objects the links open, provisioned by the compose stack
+// (deploy/kibana/logweave.ndjson, deploy/grafana/dashboards; checked by
+// tools/stackcheck).
+const (
+	// KibanaSavedSearch is the id of the saved search "logweave: one
+	// submission" (columns span.name, span.duration_ms, level, message,
+	// kept_by on the data view logweave-*).
+	KibanaSavedSearch = "logweave-one-submission"
+	// GrafanaDashboard is the uid of the dashboard "logweave / one
+	// submission"; its variable submit takes the submission.
+	GrafanaDashboard = "logweave-submission"
+)
 
 // Options shape the output.
 type Options struct {
@@ -201,16 +215,19 @@ func Build(docs []Doc, opt Options) *Timeline {
 	})
 	tl.Spans = order
 	if tl.SubmitID != "" && len(docs) > 0 {
-		from := docs[0].Timestamp.Add(-time.Minute).UTC().Format(time.RFC3339)
-		to := docs[len(docs)-1].Timestamp.Add(time.Minute).UTC().Format(time.RFC3339)
+		fromT, toT := docs[0].Timestamp.Add(-time.Minute).UTC(), docs[len(docs)-1].Timestamp.Add(time.Minute).UTC()
+		from, to := fromT.Format(time.RFC3339), toT.Format(time.RFC3339)
 		if opt.KibanaURL != "" {
-			tl.Links["kibana"] = strings.TrimRight(opt.KibanaURL, "/") + "/app/discover#/?_g=(time:(from:'" + from + "',to:'" + to + "'))" +
+			tl.Links["kibana"] = strings.TrimRight(opt.KibanaURL, "/") + "/app/discover#/view/" + KibanaSavedSearch +
+				"?_g=(time:(from:'" + from + "',to:'" + to + "'))" +
 				"&_a=(query:(language:kuery,query:'" + url.QueryEscape(`submit_id:"`+tl.SubmitID+`"`) + "'),sort:!(!('@timestamp',asc)))"
 		}
 		if opt.GrafanaURL != "" {
-			left, _ := json.Marshal(map[string]any{"datasource": "loki", "range": map[string]string{"from": from, "to": to},
-				"queries": []map[string]string{{"refId": "A", "expr": `{service=~".+"} | submit_id="` + tl.SubmitID + `"`}}})
-			tl.Links["grafana"] = strings.TrimRight(opt.GrafanaURL, "/") + "/explore?left=" + url.QueryEscape(string(left))
+			q := url.Values{}
+			q.Set("var-submit", tl.SubmitID)
+			q.Set("from", strconv.FormatInt(fromT.UnixMilli(), 10))
+			q.Set("to", strconv.FormatInt(toT.UnixMilli(), 10))
+			tl.Links["grafana"] = strings.TrimRight(opt.GrafanaURL, "/") + "/d/" + GrafanaDashboard + "/logweave-one-submission?" + q.Encode()
 		}
 	}
 	return tl

@@ -58,6 +58,15 @@ type Option func(*options)
 
 type options struct {
 	limits, ingester []string
+	multiTenant      bool
+}
+
+// MultiTenant turns authentication on (auth_enabled: true): every request
+// must name its tenant in X-Scope-OrgID, and tenants see only their own
+// entries. Without it Loki puts everything in the tenant "fake" whatever
+// the header says.
+func MultiTenant() Option {
+	return func(o *options) { o.multiTenant = true }
 }
 
 // Limits adds settings to limits_config, e.g. "ingestion_rate_mb: 0.01",
@@ -93,12 +102,12 @@ func Start(t testing.TB, opts ...Option) *Loki {
 	dir := t.TempDir()
 	httpPort, grpcPort := freePort(t), freePort(t)
 	conf := filepath.Join(dir, "loki.yaml")
-	cfg := fmt.Sprintf(`auth_enabled: false
+	cfg := fmt.Sprintf(`auth_enabled: %[6]v
 server:
   http_listen_address: 127.0.0.1
-  http_listen_port: %d
+  http_listen_port: %[1]d
   grpc_listen_address: 127.0.0.1
-  grpc_listen_port: %d
+  grpc_listen_port: %[2]d
   log_level: warn
 common:
   instance_addr: 127.0.0.1
@@ -133,7 +142,7 @@ limits_config:
   reporting_enabled: false
 memberlist:
   bind_addr: [127.0.0.1]
-`, httpPort, grpcPort, dir, indent(o.limits), indent(o.ingester))
+`, httpPort, grpcPort, dir, indent(o.limits), indent(o.ingester), o.multiTenant)
 	if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

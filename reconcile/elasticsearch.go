@@ -1,0 +1,100 @@
+package reconcile
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+
+	es "github.com/elastic/go-elasticsearch/v8"
+
+	"github.com/logweave/logweave/sinks/elasticsearch"
+)
+
+// maxHits is Elasticsearch's default index.max_result_window: a
+// submission with more documents than this is reported as an error rather
+// than checked in part.
+const maxHits = 10000
+
+// Elasticsearch looks submissions up with a search on the submission field
+// over an index pattern.
+type Elasticsearch struct {
+	cl    *es.Client
+	index string
+}
+
+// NewElasticsearch returns a lookup over index (a pattern such as
+// logweave-*) with the connection settings of an elasticsearch sink.
+func NewElasticsearch(cfg elasticsearch.Config, index string) (*Elasticsearch, error) {
+	ecfg := es.Config{Addresses: cfg.URLs, APIKey: cfg.APIKey, Username: cfg.Username, Password: cfg.Password}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading elasticsearch ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("reading elasticsearch ca_file: no PEM certificate in %s", cfg.CAFile)
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		ecfg.Transport = tr
+	}
+	cl, err := es.NewClient(ecfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating elasticsearch client: %w", err)
+	}
+	return &Elasticsearch{cl: cl, index: index}, nil
+}
+
+// Lookup searches the submission's documents; the _id of each is its
+// record_id.
+func (e *Elasticsearch) Lookup(ctx context.Context, q Query) ([]Found, error) {
+	body, _ := json.Marshal(map[string]any{
+		"query":            map[string]any{"bool": map[string]any{"filter": []any{map[string]any{"term": map[string]any{q.Field: q.Value}}}}},
+		"size":             maxHits,
+		"sort":             []any{map[string]any{"record_id": "asc"}},
+		"_source":          []string{"record_id"},
+		"track_total_hits": true,
+	})
+	res, err := e.cl.Search(e.cl.Search.WithContext(ctx), e.cl.Search.WithIndex(e.index),
+		e.cl.Search.WithBody(bytes.NewReader(body)), e.cl.Search.WithIgnoreUnavailable(true), e.cl.Search.WithAllowNoIndices(true))
+	if err != nil {
+		return nil, fmt.Errorf("searching %s for %s=%s: %w", e.index, q.Field, q.Value, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.IsError() {
+		if res.StatusCode == http.StatusNotFound {
+			return nil, nil // no index yet: nothing there
+		}
+		return nil, fmt.Errorf("searching %s for %s=%s: %s: %.300s", e.index, q.Field, q.Value, res.Status(), b)
+	}
+	var out struct {
+		Hits struct {
+			Total struct {
+				Value int `json:"value"`
+			} `json:"total"`
+			Hits []struct {
+				Index string `json:"_index"`
+				ID    string `json:"_id"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("decoding the search response: %w", err)
+	}
+	if out.Hits.Total.Value > len(out.Hits.Hits) {
+		return nil, fmt.Errorf("submission %s=%s has %d documents, more than the %d one search returns", q.Field, q.Value, out.Hits.Total.Value, maxHits)
+	}
+	found := make([]Found, 0, len(out.Hits.Hits))
+	for _, h := range out.Hits.Hits {
+		found = append(found, Found{RecordID: h.ID, Where: h.Index})
+	}
+	return found, nil
+}
