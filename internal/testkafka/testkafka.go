@@ -81,42 +81,41 @@ func (c *Cluster) JoinDeadMember(group string, topics []string, session time.Dur
 	proto.Name = bal.ProtocolName()
 	proto.Metadata = bal.JoinGroupMetadata(topics, nil, -1)
 	join.Protocols = append(join.Protocols, proto)
-	// A cooperative leader revokes and rejoins at once, so the group can
-	// start another rebalance before this member synced: join again then,
-	// as a live client would, until one generation is synced.
+	var resp *kmsg.JoinGroupResponse
 	for {
-		var resp *kmsg.JoinGroupResponse
-		for {
-			var err error
-			resp, err = join.RequestWith(ctx, cl)
-			if err != nil {
-				c.t.Fatalf("dead member joining %s: %v", group, err)
-			}
-			if err := kerr.ErrorForCode(resp.ErrorCode); errors.Is(err, kerr.MemberIDRequired) {
-				join.MemberID = resp.MemberID // KIP-394: join again with the id
-				continue
-			} else if err != nil {
-				c.t.Fatalf("dead member joining %s: %v", group, err)
-			}
-			break
-		}
-		if resp.LeaderID == resp.MemberID {
-			c.t.Fatalf("dead member became the leader of %s: start a live member first", group)
-		}
-		join.MemberID = resp.MemberID
-		sync := kmsg.NewPtrSyncGroupRequest()
-		sync.Group, sync.MemberID, sync.Generation = group, resp.MemberID, resp.Generation
-		sync.ProtocolType, sync.Protocol = &join.ProtocolType, resp.Protocol
-		sresp, err := sync.RequestWith(ctx, cl)
-		if err == nil {
-			err = kerr.ErrorForCode(sresp.ErrorCode)
-		}
-		if errors.Is(err, kerr.RebalanceInProgress) {
-			continue
-		}
+		var err error
+		resp, err = join.RequestWith(ctx, cl)
 		if err != nil {
-			c.t.Fatalf("dead member syncing %s: %v", group, err)
+			c.t.Fatalf("dead member joining %s: %v", group, err)
 		}
+		if err := kerr.ErrorForCode(resp.ErrorCode); errors.Is(err, kerr.MemberIDRequired) {
+			join.MemberID = resp.MemberID // KIP-394: join again with the id
+			continue
+		} else if err != nil {
+			c.t.Fatalf("dead member joining %s: %v", group, err)
+		}
+		break
+	}
+	if resp.LeaderID == resp.MemberID {
+		c.t.Fatalf("dead member became the leader of %s: start a live member first", group)
+	}
+	join.MemberID = resp.MemberID
+	sync := kmsg.NewPtrSyncGroupRequest()
+	sync.Group, sync.MemberID, sync.Generation = group, resp.MemberID, resp.Generation
+	sync.ProtocolType, sync.Protocol = &join.ProtocolType, resp.Protocol
+	sresp, err := sync.RequestWith(ctx, cl)
+	if err == nil {
+		err = kerr.ErrorForCode(sresp.ErrorCode)
+	}
+	if errors.Is(err, kerr.RebalanceInProgress) {
+		// A cooperative leader revokes and rejoins at once, so the
+		// next rebalance can start before this member synced. A
+		// killed process would not rejoin either: the group now waits
+		// for it, which is the state wanted.
 		return resp.MemberID
 	}
+	if err != nil {
+		c.t.Fatalf("dead member syncing %s: %v", group, err)
+	}
+	return resp.MemberID
 }
