@@ -11,7 +11,7 @@
 //  2. `logweave enrich`, until its group's committed offsets reach the end
 //     of logweave.raw (nothing pending, everything decided and written);
 //  3. each sink (`logweave sink --name ...`: file, Elasticsearch against
-//     internal/esfake served by this process), until its group's lag on
+//     testkit/esfake served by this process), until its group's lag on
 //     logweave.enriched is 0.
 //
 // For each role it reads the child's CPU time (utime+stime of

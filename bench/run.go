@@ -18,8 +18,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/logweave/logweave/enrich"
-	"github.com/logweave/logweave/internal/esfake"
-	"github.com/logweave/logweave/internal/status"
+	"github.com/logweave/logweave/ops"
+	"github.com/logweave/logweave/testkit/esfake"
 )
 
 // Result is one role's measurement.
@@ -331,7 +331,7 @@ func (r *round) enrich(ctx context.Context, records int64) (Result, error) {
 		if int64(m["logweave_enrich_records_in_total"]) < records {
 			return false, nil
 		}
-		lag, err := status.Lag(ctx, r.adm, enrich.Group, "logweave.raw")
+		lag, err := ops.Lag(ctx, r.adm, enrich.Group, "logweave.raw")
 		return lag == 0, err
 	})
 	if err != nil {
@@ -359,7 +359,7 @@ func (r *round) sink(ctx context.Context, name string) (Result, error) {
 	defer c.stop(30 * time.Second)
 	var last metricSet
 	err = r.drain(ctx, c, func() (bool, error) {
-		lag, err := status.Lag(ctx, r.adm, "logweave-sink-"+name, "logweave.enriched")
+		lag, err := ops.Lag(ctx, r.adm, "logweave-sink-"+name, "logweave.enriched")
 		if err != nil || lag != 0 {
 			return false, err
 		}

@@ -10,7 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/logweave/logweave/internal/gen"
+	"github.com/logweave/logweave/gen"
 
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )

@@ -19,10 +19,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/logweave/logweave/enrich/expr"
+	"github.com/logweave/logweave/gen"
 	"github.com/logweave/logweave/ingest"
-	"github.com/logweave/logweave/internal/gen"
-	"github.com/logweave/logweave/internal/testkafka"
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
+	"github.com/logweave/logweave/testkit/testkafka"
 )
 
 const (

@@ -11,8 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/logweave/logweave/gen"
 	"github.com/logweave/logweave/ingest"
-	"github.com/logweave/logweave/internal/gen"
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )
 

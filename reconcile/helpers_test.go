@@ -17,14 +17,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/logweave/logweave/internal/esfake"
-	"github.com/logweave/logweave/internal/lokitest"
-	"github.com/logweave/logweave/internal/testkafka"
 	"github.com/logweave/logweave/router"
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 	"github.com/logweave/logweave/sinks"
 	"github.com/logweave/logweave/sinks/elasticsearch"
 	"github.com/logweave/logweave/sinks/loki"
+	"github.com/logweave/logweave/testkit/esfake"
+	"github.com/logweave/logweave/testkit/lokitest"
+	"github.com/logweave/logweave/testkit/testkafka"
 )
 
 var topics = sinks.Topics{Enriched: "logweave.enriched", DLQ: "logweave.dlq"}

@@ -15,9 +15,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/logweave/logweave/internal/testkafka"
 	"github.com/logweave/logweave/router"
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
+	"github.com/logweave/logweave/testkit/testkafka"
 )
 
 const (

@@ -8,8 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/logweave/logweave/internal/testkafka"
 	"github.com/logweave/logweave/router"
+	"github.com/logweave/logweave/testkit/testkafka"
 )
 
 // A graceful stop while another member of the group is dead (killed, so

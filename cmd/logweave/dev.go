@@ -13,11 +13,11 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/logweave/logweave/gen"
 	"github.com/logweave/logweave/ingest"
 	"github.com/logweave/logweave/internal/broker"
 	"github.com/logweave/logweave/internal/config"
-	"github.com/logweave/logweave/internal/gen"
-	"github.com/logweave/logweave/internal/status"
+	"github.com/logweave/logweave/ops"
 )
 
 func runDev(args []string, stdout, stderr io.Writer) int {
@@ -214,7 +214,7 @@ func runPipeline(ctx context.Context, p *process, brokerAddr string, g devGen, e
 	}
 
 	adm := kadm.NewClient(cl)
-	line := status.NewLine(p.reg, adm, p.cfg.Kafka.Topics.Enriched.Name, sinkNames)
+	line := ops.NewLine(p.reg, adm, p.cfg.Kafka.Topics.Enriched.Name, sinkNames)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	var failed error

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/logweave/logweave/enrich"
-	"github.com/logweave/logweave/internal/audit"
-	"github.com/logweave/logweave/internal/gen"
+	"github.com/logweave/logweave/gen"
+	"github.com/logweave/logweave/testkit/audit"
 )
 
 // TestDev_RunsPipelineAndRestarts runs `logweave dev` as a subprocess with

@@ -11,7 +11,7 @@ import (
 
 	es "github.com/elastic/go-elasticsearch/v8"
 
-	"github.com/logweave/logweave/internal/find"
+	"github.com/logweave/logweave/find"
 )
 
 func runFind(args []string, stdout, stderr io.Writer) int {

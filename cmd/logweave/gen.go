@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/logweave/logweave/internal/gen"
+	"github.com/logweave/logweave/gen"
 )
 
 func runGen(args []string, stdout, stderr io.Writer) int {

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/logweave/logweave/internal/config"
-	"github.com/logweave/logweave/internal/ops"
+	"github.com/logweave/logweave/ops"
 )
 
 // loadForTool loads the configuration for a one-shot command.

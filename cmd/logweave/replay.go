@@ -15,7 +15,7 @@ import (
 
 	"github.com/logweave/logweave/enrich"
 	"github.com/logweave/logweave/internal/kafka"
-	"github.com/logweave/logweave/internal/replay"
+	"github.com/logweave/logweave/replay"
 	"github.com/logweave/logweave/router"
 	"github.com/logweave/logweave/sinks"
 )

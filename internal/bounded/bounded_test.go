@@ -8,7 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/logweave/logweave/internal/testkafka"
+	"github.com/logweave/logweave/testkit/testkafka"
 )
 
 // fetchAll returns every record of partition 0 of topic read_committed with

@@ -13,7 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/logweave/logweave/internal/testkafka"
+	"github.com/logweave/logweave/testkit/testkafka"
 )
 
 type lockedBuffer struct {

@@ -21,7 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/logweave/logweave/internal/kafka"
-	"github.com/logweave/logweave/internal/testkafka"
+	"github.com/logweave/logweave/testkit/testkafka"
 )
 
 // ping checks that a client built from cfg can talk to the cluster.

@@ -21,7 +21,7 @@ import (
 
 	"github.com/logweave/logweave/internal/admin"
 	"github.com/logweave/logweave/internal/kafka"
-	"github.com/logweave/logweave/internal/testkafka"
+	"github.com/logweave/logweave/testkit/testkafka"
 )
 
 // freeAddr returns a loopback address nothing listens on (yet).

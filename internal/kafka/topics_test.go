@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/logweave/logweave/internal/kafka"
-	"github.com/logweave/logweave/internal/testkafka"
+	"github.com/logweave/logweave/testkit/testkafka"
 )
 
 func TestEnsureTopics_CreatesThenNoop(t *testing.T) {

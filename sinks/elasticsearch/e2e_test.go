@@ -8,10 +8,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/logweave/logweave/internal/audit"
-	"github.com/logweave/logweave/internal/e2etest"
-	"github.com/logweave/logweave/internal/esfake"
 	"github.com/logweave/logweave/sinks/elasticsearch"
+	"github.com/logweave/logweave/testkit/audit"
+	"github.com/logweave/logweave/testkit/e2etest"
+	"github.com/logweave/logweave/testkit/esfake"
 )
 
 // TestEndToEnd_GenToElasticsearch: gen -> ingest -> enrich -> ES sink on

@@ -13,10 +13,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/logweave/logweave/internal/esfake"
 	"github.com/logweave/logweave/router"
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 	"github.com/logweave/logweave/sinks"
+	"github.com/logweave/logweave/testkit/esfake"
 )
 
 func newSink(t *testing.T, srv *esfake.Server, mutate func(*Config)) *Sink {

@@ -16,9 +16,9 @@ import (
 
 	"github.com/logweave/logweave/enrich"
 	"github.com/logweave/logweave/ingest"
-	"github.com/logweave/logweave/internal/testkafka"
 	"github.com/logweave/logweave/router"
 	"github.com/logweave/logweave/sinks"
+	"github.com/logweave/logweave/testkit/testkafka"
 )
 
 // An OTLP client that retries a batch after a timeout sends the same

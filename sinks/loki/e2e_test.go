@@ -11,10 +11,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/logweave/logweave/internal/audit"
-	"github.com/logweave/logweave/internal/e2etest"
-	"github.com/logweave/logweave/internal/lokitest"
 	"github.com/logweave/logweave/sinks/loki"
+	"github.com/logweave/logweave/testkit/audit"
+	"github.com/logweave/logweave/testkit/e2etest"
+	"github.com/logweave/logweave/testkit/lokitest"
 )
 
 // TestEndToEnd_GenToLoki: gen -> ingest -> enrich -> Loki sink on kfake;

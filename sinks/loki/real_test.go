@@ -17,10 +17,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/logweave/logweave/internal/lokitest"
 	"github.com/logweave/logweave/router"
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 	"github.com/logweave/logweave/sinks"
+	"github.com/logweave/logweave/testkit/lokitest"
 )
 
 type queryResult struct {

@@ -21,9 +21,9 @@ import (
 	"time"
 
 	"github.com/logweave/logweave/enrich"
-	"github.com/logweave/logweave/internal/audit"
-	"github.com/logweave/logweave/internal/gen"
-	"github.com/logweave/logweave/internal/lokitest"
+	"github.com/logweave/logweave/gen"
+	"github.com/logweave/logweave/testkit/audit"
+	"github.com/logweave/logweave/testkit/lokitest"
 )
 
 // options are the knobs of one fleet run; env overrides them (see

@@ -11,10 +11,10 @@ import (
 
 	es "github.com/elastic/go-elasticsearch/v8"
 
-	"github.com/logweave/logweave/internal/esfake"
-	"github.com/logweave/logweave/internal/find"
+	"github.com/logweave/logweave/find"
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 	"github.com/logweave/logweave/sinks/document"
+	"github.com/logweave/logweave/testkit/esfake"
 )
 
 type savedObject struct {

@@ -19,13 +19,13 @@ import (
 
 	"github.com/logweave/logweave/enrich"
 	"github.com/logweave/logweave/ingest"
-	"github.com/logweave/logweave/internal/esfake"
 	"github.com/logweave/logweave/internal/kafka"
 	"github.com/logweave/logweave/internal/reload"
 	"github.com/logweave/logweave/router"
 	"github.com/logweave/logweave/sinks"
 	"github.com/logweave/logweave/sinks/elasticsearch"
 	"github.com/logweave/logweave/sinks/loki"
+	"github.com/logweave/logweave/testkit/esfake"
 )
 
 // recorder is a registry that remembers the descriptors of everything

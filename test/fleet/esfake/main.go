@@ -1,4 +1,4 @@
-// Command esfake runs internal/esfake, the Elasticsearch contract server of
+// Command esfake runs testkit/esfake, the Elasticsearch contract server of
 // the tests, as its own process for the chaos harness (test/fleet). It is
 // test tooling, not part of the logweave binary: it prints its URL on the
 // first line of stdout and serves until SIGINT or SIGTERM.
@@ -10,7 +10,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/logweave/logweave/internal/esfake"
+	"github.com/logweave/logweave/testkit/esfake"
 )
 
 func main() {

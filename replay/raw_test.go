@@ -12,14 +12,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/logweave/logweave/enrich"
+	"github.com/logweave/logweave/gen"
 	"github.com/logweave/logweave/ingest"
-	"github.com/logweave/logweave/internal/audit"
-	"github.com/logweave/logweave/internal/esfake"
-	"github.com/logweave/logweave/internal/gen"
-	"github.com/logweave/logweave/internal/testkafka"
 	"github.com/logweave/logweave/router"
 	"github.com/logweave/logweave/sinks"
 	"github.com/logweave/logweave/sinks/elasticsearch"
+	"github.com/logweave/logweave/testkit/audit"
+	"github.com/logweave/logweave/testkit/esfake"
+	"github.com/logweave/logweave/testkit/testkafka"
 )
 
 // TestReplayRaw_ReEnrichesWithCurrentRules sends a workload to the raw

@@ -15,11 +15,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/logweave/logweave/enrich"
+	"github.com/logweave/logweave/gen"
 	"github.com/logweave/logweave/ingest"
-	"github.com/logweave/logweave/internal/gen"
-	"github.com/logweave/logweave/internal/testkafka"
 	"github.com/logweave/logweave/router"
 	"github.com/logweave/logweave/sinks"
+	"github.com/logweave/logweave/testkit/testkafka"
 )
 
 // Pipeline is a running pipeline.

@@ -16,8 +16,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/logweave/logweave/ingest"
-	"github.com/logweave/logweave/internal/testkafka"
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
+	"github.com/logweave/logweave/testkit/testkafka"
 )
 
 var testRates = Rates{Error: 0.1, Timeout: 0.05, Slow: 0.1, Crash: 0.05}

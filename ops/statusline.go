@@ -1,7 +1,7 @@
 // Package status reads where a pipeline stands: consumer group lag from
 // Kafka (kadm) and record counters from a process's own metrics. It feeds
 // the one-line status of `logweave dev`.
-package status
+package ops
 
 import (
 	"context"

@@ -13,12 +13,12 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/logweave/logweave/enrich"
-	"github.com/logweave/logweave/internal/esfake"
-	"github.com/logweave/logweave/internal/testkafka"
 	"github.com/logweave/logweave/router"
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 	"github.com/logweave/logweave/sinks"
 	"github.com/logweave/logweave/sinks/elasticsearch"
+	"github.com/logweave/logweave/testkit/esfake"
+	"github.com/logweave/logweave/testkit/testkafka"
 )
 
 // Regression (issue 11.3): a replay of raw moved the window's misrouted

@@ -6,7 +6,7 @@ package audit
 import (
 	"github.com/logweave/logweave/enrich"
 	"github.com/logweave/logweave/enrich/expr"
-	"github.com/logweave/logweave/internal/gen"
+	"github.com/logweave/logweave/gen"
 )
 
 // Expected returns the number of records each submission must have kept

@@ -11,7 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/logweave/logweave/internal/kafka"
-	"github.com/logweave/logweave/internal/testkafka"
+	"github.com/logweave/logweave/testkit/testkafka"
 )
 
 // txnTopic writes n transactions of 3 records to each of the 2 partitions

@@ -18,7 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/logweave/logweave/internal/status"
+	"github.com/logweave/logweave/ops"
 	"github.com/logweave/logweave/router"
 	"github.com/logweave/logweave/sinks"
 )
@@ -238,10 +238,10 @@ loop:
 		}
 	}
 	progress()
-	rep.Delivered = status.Counter(reg, "logweave_sink_records_total", "outcome", "delivered")
-	rep.Skipped = status.Counter(reg, "logweave_sink_records_total", "outcome", "skipped")
-	rep.DeadLettered = status.Counter(reg, "logweave_sink_records_total", "outcome", "dead_lettered")
-	rep.Duplicates = status.Counter(reg, "logweave_es_items_total", "outcome", "duplicate")
+	rep.Delivered = ops.Counter(reg, "logweave_sink_records_total", "outcome", "delivered")
+	rep.Skipped = ops.Counter(reg, "logweave_sink_records_total", "outcome", "skipped")
+	rep.DeadLettered = ops.Counter(reg, "logweave_sink_records_total", "outcome", "dead_lettered")
+	rep.Duplicates = ops.Counter(reg, "logweave_es_items_total", "outcome", "duplicate")
 	rep.Elapsed = time.Since(start)
 	if err != nil {
 		return rep, err

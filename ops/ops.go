@@ -66,7 +66,7 @@ func Topic(group string, topics kafka.Topics) string {
 }
 
 // planSuffix ends the name of a replay job's plan group, whose committed
-// offsets are the job's end offsets (see internal/replay).
+// offsets are the job's end offsets (see replay).
 const planSuffix = "-plan"
 
 // Status reports every logweave group (or only groups, when given).

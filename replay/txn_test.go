@@ -12,9 +12,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/logweave/logweave/internal/esfake"
-	"github.com/logweave/logweave/internal/testkafka"
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
+	"github.com/logweave/logweave/testkit/esfake"
+	"github.com/logweave/logweave/testkit/testkafka"
 )
 
 // setupTxn writes 40 records as the enricher does: in four transactions,

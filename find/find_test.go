@@ -13,11 +13,11 @@ import (
 	es "github.com/elastic/go-elasticsearch/v8"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/logweave/logweave/internal/esfake"
 	"github.com/logweave/logweave/router"
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 	"github.com/logweave/logweave/sinks"
 	"github.com/logweave/logweave/sinks/elasticsearch"
+	"github.com/logweave/logweave/testkit/esfake"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")

@@ -1,4 +1,4 @@
-package status
+package ops
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/logweave/logweave/internal/testkafka"
+	"github.com/logweave/logweave/testkit/testkafka"
 )
 
 // Lag counts what a read_committed consumer can still read: a sink that
