@@ -17,7 +17,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	es "github.com/elastic/go-elasticsearch/v8"
@@ -41,7 +40,7 @@ type Sink struct {
 	cfg      Config
 	cl       *es.Client
 	m        *metrics
-	notFound notFoundClock
+	notFound sinks.NotFoundClock
 }
 
 // Option adjusts New.
@@ -267,7 +266,7 @@ func (s *Sink) send(ctx context.Context, body []byte, recs []*sinks.Record, resu
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusNotFound {
-		s.notFound.answered()
+		s.notFound.Answered()
 	}
 	if res.IsError() {
 		s.m.requests.WithLabelValues(strconv.Itoa(res.StatusCode)).Inc()
@@ -319,7 +318,7 @@ func (s *Sink) refused(res *esapi.Response, size int, fill func(sinks.Result)) (
 		return nil, fmt.Errorf("bulk request: %w (%s): check api_key or username/password and the role's privileges on the indices", ErrAuth, res.Status())
 	case code == http.StatusNotFound:
 		fill(sinks.RetryLater("not_found", fmt.Errorf("bulk request answered %s: %s", res.Status(), text())))
-		if d := s.notFound.notFound(); d >= s.cfg.NotFoundTimeout {
+		if d := s.notFound.NotFound(); d >= s.cfg.NotFoundTimeout {
 			return nil, fmt.Errorf("bulk request: %w: every request answered %s for %s: check urls (and the routes of a proxy in front of Elasticsearch)",
 				ErrNotFound, res.Status(), d.Round(time.Second))
 		}
@@ -384,36 +383,6 @@ func itemOutcome(it bulkItemResult) string {
 		return "retried"
 	}
 	return "rejected"
-}
-
-// notFoundClock tells a 404 that lasts (a wrong URL) from a short one (a
-// proxy or ingress being redeployed). Partitions write concurrently; any
-// answer other than 404 from any of them restarts the clock.
-type notFoundClock struct {
-	mu    sync.Mutex
-	since time.Time        // first 404 since the last other answer; zero if none
-	now   func() time.Time // time.Now; tests set a clock
-}
-
-// notFound records a 404 and returns how long every answer has been 404.
-func (c *notFoundClock) notFound() time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := time.Now()
-	if c.now != nil {
-		now = c.now()
-	}
-	if c.since.IsZero() {
-		c.since = now
-	}
-	return now.Sub(c.since)
-}
-
-// answered records an answer other than 404.
-func (c *notFoundClock) answered() {
-	c.mu.Lock()
-	c.since = time.Time{}
-	c.mu.Unlock()
 }
 
 func outcomeName(r sinks.Result) string {

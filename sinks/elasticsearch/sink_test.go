@@ -366,7 +366,7 @@ func TestSink_PersistentNotFoundIsFatal(t *testing.T) {
 	defer srv.Close()
 	s := newSink(t, srv, func(c *Config) { c.NotFoundTimeout = time.Minute })
 	now := time.Unix(1_800_000_000, 0)
-	s.notFound.now = func() time.Time { return now }
+	s.notFound.Now = func() time.Time { return now }
 	try := func(proxy int) error {
 		t.Helper()
 		if proxy != 0 {

@@ -2,40 +2,9 @@ package loki
 
 import (
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
-
-// notFoundClock tells a 404 that lasts (a wrong URL) from a short one (a
-// proxy or ingress being redeployed). Partitions push concurrently; any
-// answer other than 404 from any of them restarts the clock.
-type notFoundClock struct {
-	mu    sync.Mutex
-	since time.Time        // first 404 since the last other answer; zero if none
-	now   func() time.Time // time.Now; tests set a clock
-}
-
-// notFound records a 404 and returns how long every answer has been 404.
-func (c *notFoundClock) notFound() time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := time.Now()
-	if c.now != nil {
-		now = c.now()
-	}
-	if c.since.IsZero() {
-		c.since = now
-	}
-	return now.Sub(c.since)
-}
-
-// answered records an answer other than 404.
-func (c *notFoundClock) answered() {
-	c.mu.Lock()
-	c.since = time.Time{}
-	c.mu.Unlock()
-}
 
 // maxUnknown bounds the record ids kept after unknown outcomes. Records
 // retried here come back within the retry backoff; ids of records that

@@ -40,7 +40,7 @@ type Sink struct {
 	cfg      Config
 	http     *http.Client
 	m        *metrics
-	notFound notFoundClock
+	notFound sinks.NotFoundClock
 	unknown  unknownOutcomes
 }
 
@@ -244,7 +244,7 @@ func (s *Sink) push(ctx context.Context, es []entry) (verdict, error) {
 	text := strings.TrimSpace(string(msg))
 	code := resp.StatusCode
 	if code != http.StatusNotFound {
-		s.notFound.answered()
+		s.notFound.Answered()
 	}
 	switch {
 	case code/100 == 2:
@@ -253,7 +253,7 @@ func (s *Sink) push(ctx context.Context, es []entry) (verdict, error) {
 		return verdict{res: sinks.RetryLater("auth", ErrAuth)}, fmt.Errorf("push: %w (%s): check username/password or bearer_token and the tenant", ErrAuth, resp.Status)
 	case code == http.StatusNotFound:
 		v := verdict{res: sinks.RetryLater("not_found", fmt.Errorf("loki: %s: %s", resp.Status, oneLine(text)))}
-		if d := s.notFound.notFound(); d >= s.cfg.NotFoundTimeout {
+		if d := s.notFound.NotFound(); d >= s.cfg.NotFoundTimeout {
 			return v, fmt.Errorf("push: %w: every push answered %s for %s: check url (pushes go to url + /loki/api/v1/push)", ErrNotFound, resp.Status, d.Round(time.Second))
 		}
 		return v, nil

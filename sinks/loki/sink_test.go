@@ -337,7 +337,7 @@ func TestSink_PersistentNotFoundIsFatal(t *testing.T) {
 	f := &fakeLoki{answer: func(push.PushRequest) (int, string) { return int(code.Load()), nginx404 }}
 	s := newTest(t, f, func(c *Config) { c.NotFoundTimeout = time.Minute })
 	now := time.Unix(1_800_000_000, 0)
-	s.notFound.now = func() time.Time { return now }
+	s.notFound.Now = func() time.Time { return now }
 	try := func(status int) error {
 		t.Helper()
 		code.Store(int32(status))
