@@ -116,10 +116,18 @@ func (e *Enricher) boundEnd(p int32) int64 { return max(e.until[p], e.untilExtra
 // run writes to it past the window (trace links, moved records) is read
 // too. Call before Run.
 func (e *Enricher) SetUntil(until map[int32]int64) {
+	// The group may have assigned partitions already (franz-go joins from
+	// NewClient): take their recovered watermarks under the lock the
+	// rebalance callbacks hold.
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	e.until = until
 	e.untilDone = make(chan struct{})
 	e.untilCommitted = map[int32]int64{}
 	e.untilExtra = map[int32]int64{}
+	for p, st := range e.states {
+		e.untilCommitted[p] = st.committed
+	}
 }
 
 // Done is closed when a bounded run finished; nil for an unbounded one.
