@@ -94,7 +94,7 @@ func TestIngest_StartedBeforeBrokerWaitsNotReady(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	addr := freeAddr(t)
-	p := start(t, "ingest", "--brokers", addr, "--admin", "127.0.0.1:0", "--listen", "127.0.0.1:0")
+	p := start(t, "ingest", "--brokers", addr, "--admin", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0")
 	admin := p.waitStderr(t, "the admin server", adminLine)[1]
 	p.waitStderr(t, "a retry warning", regexp.MustCompile(`level=WARN msg="kafka not ready, retrying" role=ingest step="bootstrapping topics" attempt=\d+ retry_in=\S+ err=".*unable to dial`))
 	if code, body := readyz(t, admin); code != http.StatusServiceUnavailable || !strings.Contains(body, "ingest-startup: waiting for kafka: retrying after:") {
