@@ -36,7 +36,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return parseFailed(err)
 	}
 	cfg.Sinks = splitComma(sinks)
 	if err := cfg.Validate(); err != nil {

@@ -30,7 +30,7 @@ func runBroker(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return parseFailed(err)
 	}
 	if partitions < 0 || partitions > 10000 {
 		fmt.Fprintln(stderr, "logweave broker: --partitions must be between 1 and 10000")

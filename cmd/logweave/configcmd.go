@@ -25,7 +25,7 @@ func runConfig(args []string, stdout, stderr io.Writer) int {
 	var common commonFlags
 	common.register(fs)
 	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+		return parseFailed(err)
 	}
 	cfg, err := config.Load(common.configPath, os.Getenv, common.apply)
 	if err != nil {

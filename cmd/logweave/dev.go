@@ -60,7 +60,7 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return parseFailed(err)
 	}
 	switch {
 	case genOpts.protocol != "http" && genOpts.protocol != "grpc":

@@ -23,7 +23,7 @@ func runEnrich(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return parseFailed(err)
 	}
 	return runProcess("enrich", &common, nil, stdout, stderr, func(ctx context.Context, p *process) error {
 		return runEnricher(ctx, p)

@@ -41,7 +41,7 @@ func runFind(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return parseFailed(err)
 	}
 	cl, err := es.NewClient(es.Config{Addresses: splitComma(urls), APIKey: apiKey})
 	if err != nil {

@@ -47,7 +47,7 @@ func runGen(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return parseFailed(err)
 	}
 	cfg.Seed = seed
 	if cfg.Count == 0 && cfg.Duration == 0 {

@@ -18,7 +18,7 @@ func runHealthcheck(args []string, _, stderr io.Writer) int {
 	url := fs.String("url", "http://127.0.0.1:9464/readyz", "the endpoint to probe; 2xx is healthy")
 	timeout := fs.Duration("timeout", 3*time.Second, "give up after this long")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return parseFailed(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()

@@ -33,7 +33,7 @@ func runIngest(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return parseFailed(err)
 	}
 	extra := func(c *config.Config) {
 		if listen != "" {

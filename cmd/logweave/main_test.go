@@ -167,3 +167,31 @@ func TestConfigCheck_RedactsAndReports(t *testing.T) {
 		}
 	}
 }
+
+// -h on any command exits 0 (help asked for), a bad flag 2, and --version
+// prints the version (issue 14 item 7).
+func TestRun_HelpVersionAndExitCodes(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"--version"}, 0},
+		{[]string{"-h"}, 0},
+		{[]string{"ingest", "-h"}, 0},
+		{[]string{"enrich", "--help"}, 0},
+		{[]string{"config", "check", "-h"}, 0},
+		{[]string{"offsets", "set", "-h"}, 0},
+		{[]string{"ingest", "--no-such-flag"}, 2},
+		{[]string{"no-such-command"}, 2},
+		{[]string{"ingest", "--config", "/no/such/file.yaml"}, 2},
+		{[]string{"config", "check", "--config", "/no/such/file.yaml"}, 1},
+	} {
+		var out, errb strings.Builder
+		if got := run(c.args, &out, &errb); got != c.want {
+			t.Errorf("logweave %v: exit %d, want %d; stderr: %s", c.args, got, c.want, errb.String())
+		}
+		if c.args[0] == "--version" && !strings.HasPrefix(out.String(), "logweave ") {
+			t.Errorf("--version printed %q", out.String())
+		}
+	}
+}

@@ -42,7 +42,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return parseFailed(err)
 	}
 	cfg, ok := loadForTool("status", &common, stderr)
 	if !ok {
@@ -103,7 +103,7 @@ func runOffsets(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&to, "to", "", "earliest, latest, or an RFC 3339 time: the first offset at or after it (required)")
 	fs.StringVar(&topic, "topic", "", "topic (default: the one the logweave group consumes)")
 	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+		return parseFailed(err)
 	}
 	if group == "" || to == "" {
 		fmt.Fprintln(stderr, "logweave offsets set: --group and --to are required")

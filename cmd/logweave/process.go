@@ -36,6 +36,7 @@ type commonFlags struct {
 
 func (f *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.configPath, "c", os.Getenv("LOGWEAVE_CONFIG"), "configuration file (default $LOGWEAVE_CONFIG; none: defaults)")
+	fs.StringVar(&f.configPath, "config", os.Getenv("LOGWEAVE_CONFIG"), "the same as -c")
 	fs.StringVar(&f.logLevel, "log-level", "", "log level: debug, info, warn, error (overrides log.level)")
 	fs.StringVar(&f.logFormat, "log-format", "", "log format: text, json (overrides log.format)")
 	fs.StringVar(&f.adminAddr, "admin", "", "admin server host:port for /metrics, /healthz, /readyz (overrides admin.listen)")

@@ -55,7 +55,7 @@ func runReconcile(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return parseFailed(err)
 	}
 	if from == "" {
 		fmt.Fprintln(stderr, "logweave reconcile: --from is required")

@@ -40,7 +40,7 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return parseFailed(err)
 	}
 	if source != "enriched" && source != "raw" {
 		fmt.Fprintf(stderr, "logweave replay: --source %q is not allowed (allowed: enriched, raw)\n", source)

@@ -33,7 +33,7 @@ func runSink(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return parseFailed(err)
 	}
 	if name == "" {
 		fmt.Fprintln(stderr, "logweave sink: --name is required")
