@@ -3,16 +3,14 @@ package reconcile
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 
 	es "github.com/elastic/go-elasticsearch/v8"
 
+	"github.com/logweave/logweave/internal/tlsca"
 	"github.com/logweave/logweave/sinks/elasticsearch"
 )
 
@@ -33,16 +31,10 @@ type Elasticsearch struct {
 func NewElasticsearch(cfg elasticsearch.Config, index string) (*Elasticsearch, error) {
 	ecfg := es.Config{Addresses: cfg.URLs, APIKey: cfg.APIKey, Username: cfg.Username, Password: cfg.Password}
 	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
+		tr, err := tlsca.Transport("elasticsearch ca_file", cfg.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("reading elasticsearch ca_file: %w", err)
+			return nil, err
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("reading elasticsearch ca_file: no PEM certificate in %s", cfg.CAFile)
-		}
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 		ecfg.Transport = tr
 	}
 	cl, err := es.NewClient(ecfg)

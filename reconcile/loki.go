@@ -2,19 +2,17 @@ package reconcile
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/logweave/logweave/internal/tlsca"
 	"github.com/logweave/logweave/sinks/loki"
 )
 
@@ -33,17 +31,9 @@ type Loki struct {
 
 // NewLoki returns a lookup with the connection settings of a loki sink.
 func NewLoki(cfg loki.Config) (*Loki, error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("reading loki ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("reading loki ca_file: no PEM certificate in %s", cfg.CAFile)
-		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	tr, err := tlsca.Transport("loki ca_file", cfg.CAFile)
+	if err != nil {
+		return nil, err
 	}
 	return &Loki{cfg: cfg, hc: &http.Client{Transport: tr, Timeout: cfg.RequestTimeout}}, nil
 }

@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"os"
 	"strings"
@@ -11,6 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/logweave/logweave/internal/tlsca"
 )
 
 // Options converts the configuration into the client options every role
@@ -52,13 +53,9 @@ func tlsConfig(t TLS) (*tls.Config, error) {
 		InsecureSkipVerify: t.InsecureSkipVerify, //nolint:gosec // explicit opt-in for tests
 	}
 	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
+		pool, err := tlsca.Pool("kafka.tls.ca_file", t.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("reading kafka.tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("reading kafka.tls.ca_file: no PEM certificate in %s", t.CAFile)
+			return nil, err
 		}
 		cfg.RootCAs = pool
 	}

@@ -6,15 +6,12 @@ package elasticsearch
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +20,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/logweave/logweave/internal/tlsca"
 	"github.com/logweave/logweave/sinks"
 	"github.com/logweave/logweave/sinks/document"
 )
@@ -78,17 +76,9 @@ func New(ctx context.Context, cfg Config, reg prometheus.Registerer, sinkName st
 		// retry whole bulk requests behind its back.
 		DisableRetry: true,
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("reading elasticsearch ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("reading elasticsearch ca_file: no PEM certificate in %s", cfg.CAFile)
-		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	tr, err := tlsca.Transport("elasticsearch ca_file", cfg.CAFile)
+	if err != nil {
+		return nil, err
 	}
 	ecfg.Transport = tr
 	cl, err := es.NewClient(ecfg)

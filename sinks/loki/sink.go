@@ -8,14 +8,11 @@ package loki
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,6 +22,7 @@ import (
 	"github.com/klauspost/compress/s2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/logweave/logweave/internal/tlsca"
 	"github.com/logweave/logweave/sinks"
 )
 
@@ -49,17 +47,9 @@ func New(cfg Config, reg prometheus.Registerer, sinkName string) (*Sink, error) 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("reading loki ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("reading loki ca_file: no PEM certificate in %s", cfg.CAFile)
-		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	tr, err := tlsca.Transport("loki ca_file", cfg.CAFile)
+	if err != nil {
+		return nil, err
 	}
 	return &Sink{cfg: cfg, http: &http.Client{Transport: tr}, m: newMetrics(reg, sinkName)}, nil
 }
