@@ -134,6 +134,12 @@ limits_config:
   reject_old_samples: true
   reject_old_samples_max_age: 168h
 %[4]singester:
+  # The WAL on the data directory, as in production (deploy/loki): without
+  # it a restarted Loki loses entries it acknowledged.
+  wal:
+    enabled: true
+    dir: %[3]s/data/wal
+    flush_on_shutdown: true
   lifecycler:
     # The ring is in memory and has one member: nothing to wait for
     # (default 15s, for rolling updates of a cluster).
