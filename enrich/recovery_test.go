@@ -1,8 +1,10 @@
 package enrich
 
 import (
+	"context"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -164,5 +166,54 @@ func TestRecovery_LiveKeepResumes(t *testing.T) {
 		if o.rec.GetRecordId() == "l3" && o.rec.GetSpan().GetJoin() != v1.JoinStatus_JOIN_STATUS_JOINED {
 			t.Errorf("l3 unjoined: %v", o.rec.GetSpan())
 		}
+	}
+}
+
+// The record ids a recovery found out are counted while they can match a
+// record read again, and released once the partition is read past them.
+func TestRecovery_EmittedSetReleasedPastItsOffsets(t *testing.T) {
+	pr, _ := newTestProcessor(t, DefaultRules())
+	st := newPartState("raw", 0, 0, 2)
+	e1 := logIn("e1", 0, v1.SeverityNumber_SEVERITY_NUMBER_ERROR, "boom")
+	st.remember(enrichedRec(t, "S1", "e1", e1, "error", 3, 0), t0)
+	if st.emittedBytes == 0 || st.held() < st.emittedBytes {
+		t.Fatalf("the recovered ids are not counted: %d bytes, held %d", st.emittedBytes, st.held())
+	}
+	pr.add(st, "S1", e1, 3, 10, t0) // read again: skipped
+	if len(st.out) != 0 || len(st.emitted) != 1 {
+		t.Fatalf("at the last recovered offset: out %d, emitted %d", len(st.out), len(st.emitted))
+	}
+	pr.add(st, "S2", logIn("x", 0, v1.SeverityNumber_SEVERITY_NUMBER_INFO, "x"), 4, 10, t0)
+	if len(st.emitted) != 0 || st.emittedBytes != 0 {
+		t.Errorf("past every recovered offset the set is still held: %d ids, %d bytes", len(st.emitted), st.emittedBytes)
+	}
+}
+
+// A late upgrade whose re-read is cut short by a stop keeps holding the
+// watermark at its trigger for the final commit; one that gave up (the
+// reader could not even start here) releases it.
+func TestUpgrade_StopKeepsTheWatermarkHeld(t *testing.T) {
+	pr, _ := newTestProcessor(t, DefaultRules())
+	newEnricher := func() (*Enricher, *partState) {
+		st := newPartState("raw", 0, 0, 0)
+		st.head = 10
+		st.upgrades = []*upgrade{{key: "S1", dec: &decision{spans: map[string]*v1.SpanContext{}}, offsets: []int64{2, 3}, trigger: 7}}
+		e := &Enricher{pr: pr, logger: slog.New(slog.DiscardHandler), states: map[int32]*partState{0: st}, topics: testTopicNames,
+			base: []kgo.Opt{kgo.SeedBrokers("127.0.0.1:1"), kgo.DialTimeout(100 * time.Millisecond)}}
+		return e, st
+	}
+	e, st := newEnricher()
+	stopped, cancel := context.WithCancel(context.Background())
+	cancel()
+	e.runUpgrades(stopped, t0)
+	if wm := st.watermark(); wm != 7 {
+		t.Errorf("after a stop during the re-read the watermark is %d, want 7 (the trigger)", wm)
+	}
+	e, st = newEnricher()
+	ctx, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel2()
+	e.runUpgrades(ctx, t0)
+	if wm := st.watermark(); wm != 10 {
+		t.Errorf("after the re-read gave up the watermark is %d, want 10", wm)
 	}
 }

@@ -83,25 +83,7 @@ func TestReplayRaw_MisroutedRecordsStayOutOfLiveRaw(t *testing.T) {
 
 	srv := esfake.New()
 	defer srv.Close()
-	escfg := elasticsearch.Default()
-	escfg.URLs = []string{srv.URL}
-	reg := prometheus.NewRegistry()
-	dest, err := elasticsearch.New(context.Background(), escfg, reg, "es")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rcfg, _ := router.Parse([]byte(`routes: [{name: backfill, sinks: ["*"], index: "backfill"}]`))
-	rt, _ := router.New(rcfg)
-	scfg := sinks.DefaultConfig("es")
-	scfg.Batch.Linger = 10 * time.Millisecond
-	rcfgEnrich := enrich.DefaultConfig()
-	rcfgEnrich.FlushInterval = 100 * time.Millisecond
-	rcfgEnrich.CompletionGrace = 200 * time.Millisecond
-	rep, err := RunRaw(context.Background(), RawOptions{
-		Options: Options{Job: "misrouted", Sink: scfg, Dest: dest, Router: rt, Base: base, From: from, Registry: reg,
-			Topics: sinks.Topics{Enriched: enriched, DLQ: dlq}, Every: 100 * time.Millisecond},
-		RawTopic: raw, Enrich: rcfgEnrich, Rules: mustRules(t, enrich.DefaultRules()),
-	})
+	rep, err := RunRaw(context.Background(), rawOptions(t, srv, base, "misrouted", from, mustRules(t, enrich.DefaultRules())))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,5 +149,30 @@ func waitEnd(t *testing.T, adm *kadm.Client, topic string, p int32, n int64) {
 			t.Fatalf("%s/%d never reached %d records", topic, p, n)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// rawOptions replays the raw window from from into the "backfill" index of
+// srv, re-enriching with rules and fast test timings.
+func rawOptions(t *testing.T, srv *esfake.Server, base []kgo.Opt, job string, from time.Time, rules *enrich.Rules) RawOptions {
+	t.Helper()
+	ecfg := elasticsearch.Default()
+	ecfg.URLs = []string{srv.URL}
+	reg := prometheus.NewRegistry()
+	dest, err := elasticsearch.New(context.Background(), ecfg, reg, "es")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcfg, _ := router.Parse([]byte(`routes: [{name: backfill, sinks: ["*"], index: "backfill"}]`))
+	rt, _ := router.New(rcfg)
+	scfg := sinks.DefaultConfig("es")
+	scfg.Batch.Linger = 10 * time.Millisecond
+	en := enrich.DefaultConfig()
+	en.FlushInterval = 100 * time.Millisecond
+	en.CompletionGrace = 200 * time.Millisecond
+	return RawOptions{
+		Options: Options{Job: job, Sink: scfg, Dest: dest, Router: rt, Base: base, From: from, Registry: reg,
+			Topics: sinks.Topics{Enriched: "logweave.enriched", DLQ: "logweave.dlq"}, Every: 100 * time.Millisecond},
+		RawTopic: "logweave.raw", Enrich: en, Rules: rules,
 	}
 }

@@ -14,9 +14,6 @@ import (
 	"github.com/logweave/logweave/enrich"
 	"github.com/logweave/logweave/gen"
 	"github.com/logweave/logweave/ingest"
-	"github.com/logweave/logweave/router"
-	"github.com/logweave/logweave/sinks"
-	"github.com/logweave/logweave/sinks/elasticsearch"
 	"github.com/logweave/logweave/testkit/audit"
 	"github.com/logweave/logweave/testkit/esfake"
 	"github.com/logweave/logweave/testkit/testkafka"
@@ -49,25 +46,7 @@ func TestReplayRaw_ReEnrichesWithCurrentRules(t *testing.T) {
 	}
 	srv := esfake.New()
 	defer srv.Close()
-	ecfg := elasticsearch.Default()
-	ecfg.URLs = []string{srv.URL}
-	reg := prometheus.NewRegistry()
-	dest, err := elasticsearch.New(context.Background(), ecfg, reg, "es")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rcfg, _ := router.Parse([]byte(`routes: [{name: backfill, sinks: ["*"], index: "backfill"}]`))
-	rt, _ := router.New(rcfg)
-	scfg := sinks.DefaultConfig("es")
-	scfg.Batch.Linger = 10 * time.Millisecond
-	en := enrich.DefaultConfig()
-	en.FlushInterval = 100 * time.Millisecond
-	en.CompletionGrace = 200 * time.Millisecond
-	rep, err := RunRaw(context.Background(), RawOptions{
-		Options: Options{Job: "rules-v2", Sink: scfg, Dest: dest, Router: rt, Base: base, From: from, Registry: reg,
-			Topics: sinks.Topics{Enriched: "logweave.enriched", DLQ: "logweave.dlq"}, Every: 100 * time.Millisecond},
-		RawTopic: "logweave.raw", Enrich: en, Rules: keepAll,
-	})
+	rep, err := RunRaw(context.Background(), rawOptions(t, srv, base, "rules-v2", from, keepAll))
 	if err != nil {
 		t.Fatal(err)
 	}

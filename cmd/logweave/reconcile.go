@@ -61,17 +61,10 @@ func runReconcile(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "logweave reconcile: --from is required")
 		return 2
 	}
-	fromT, err := time.Parse(time.RFC3339Nano, from)
+	fromT, toT, err := parseWindow(from, to)
 	if err != nil {
-		fmt.Fprintf(stderr, "logweave reconcile: --from: %v\n", err)
+		fmt.Fprintf(stderr, "logweave reconcile: %v\n", err)
 		return 2
-	}
-	var toT time.Time
-	if to != "" {
-		if toT, err = time.Parse(time.RFC3339Nano, to); err != nil || !toT.After(fromT) {
-			fmt.Fprintln(stderr, "logweave reconcile: --to must be an RFC 3339 time after --from")
-			return 2
-		}
 	}
 	cfg, ok := loadForTool("reconcile", &common, stderr)
 	if !ok {

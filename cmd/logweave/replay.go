@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -50,17 +51,10 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "logweave replay: --sink and --from are required")
 		return 2
 	}
-	fromT, err := time.Parse(time.RFC3339Nano, from)
+	fromT, toT, err := parseWindow(from, to)
 	if err != nil {
-		fmt.Fprintf(stderr, "logweave replay: --from: %v\n", err)
+		fmt.Fprintf(stderr, "logweave replay: %v\n", err)
 		return 2
-	}
-	var toT time.Time
-	if to != "" {
-		if toT, err = time.Parse(time.RFC3339Nano, to); err != nil || !toT.After(fromT) {
-			fmt.Fprintf(stderr, "logweave replay: --to must be an RFC 3339 time after --from\n")
-			return 2
-		}
 	}
 	if job == "" {
 		job = sinkName + "-" + fromT.UTC().Format("20060102t150405z")
@@ -121,4 +115,17 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// parseWindow reads --from and --to (RFC 3339; to may be empty: zero time).
+func parseWindow(from, to string) (fromT, toT time.Time, err error) {
+	if fromT, err = time.Parse(time.RFC3339Nano, from); err != nil {
+		return fromT, toT, fmt.Errorf("--from: %w", err)
+	}
+	if to != "" {
+		if toT, err = time.Parse(time.RFC3339Nano, to); err != nil || !toT.After(fromT) {
+			return fromT, toT, errors.New("--to must be an RFC 3339 time after --from")
+		}
+	}
+	return fromT, toT, nil
 }
