@@ -79,6 +79,9 @@ type report struct {
 	Stops        map[string][]string `json:"graceful_stop_durations,omitempty"`
 	Exits        []string            `json:"unplanned_exits,omitempty"`
 	Failures     []string            `json:"failures"`
+	Load         *loadFigures        `json:"load,omitempty"`
+
+	raw int // raw records the workload sent
 }
 
 // isolation is the slow-sink figure: during an outage of one destination,
@@ -178,6 +181,9 @@ func (r *report) print(w io.Writer) {
 	if r.Isolation != nil {
 		fmt.Fprintf(w, "slow-sink isolation: %s outage for %s; max lag during it %v; delivered during it %v; lag when it ended %v\n",
 			r.Isolation.Outage, r.Isolation.Lasted, r.Isolation.MaxLag, r.Isolation.DeliveredDur, r.Isolation.LagAtOutEnd)
+	}
+	if r.Load != nil {
+		r.Load.print(w)
 	}
 	fmt.Fprintf(w, "faults injected: %v\n", r.Faults)
 	fmt.Fprintf(w, "process starts: %v\n", r.Restarts)

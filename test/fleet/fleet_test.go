@@ -60,6 +60,9 @@ func optionsFromEnv(t *testing.T) options {
 	if v, err := strconv.ParseFloat(os.Getenv("LOGWEAVE_CHAOS_RATE"), 64); err == nil && v > 0 {
 		o.rate = v
 	}
+	if os.Getenv("LOGWEAVE_CHAOS_FAULTS") == "0" {
+		o.faults = false // a capacity run: load only, no kills, no destination faults
+	}
 	o.out = os.Getenv("LOGWEAVE_CHAOS_OUT")
 	if o.out == "" {
 		o.out = t.TempDir()
@@ -119,6 +122,8 @@ type fleet struct {
 	enrich []*proc
 	sinks  map[string][]*proc // by sink name
 	loki   *lokitest.Loki
+	esfake *proc
+	gen    *proc
 
 	esProxy, lokiProxy *faultProxy
 	front              *ingestFront
@@ -222,6 +227,7 @@ func runFleet(t *testing.T, o options) *report {
 	// each behind a fault proxy.
 	f.loki = lokitest.Start(t)
 	es := &proc{name: "esfake", bin: esfakeBin, dir: f.dir}
+	f.esfake = es
 	t.Cleanup(func() { es.stop(syscall.SIGKILL, 5*time.Second) })
 	es.start(t)
 	esURL := waitLogLine(t, es, "http://")
@@ -268,6 +274,8 @@ func runFleet(t *testing.T, o options) *report {
 	defer func() { stopObs(); obsWG.Wait() }()
 	tailer := &fileTailer{dir: filepath.Join(f.dir, "files"), seen: f.seen["file"], pos: map[string]int64{}, rest: map[string][]byte{}}
 	iso := &isoSampler{}
+	var load *loadSampler // set when the workload starts
+	var loadMu sync.Mutex
 	restarted := map[string]time.Time{}
 	obsWG.Add(1)
 	go func() {
@@ -293,6 +301,12 @@ func runFleet(t *testing.T, o options) *report {
 			if n%4 == 0 {
 				f.scrapeSinks()
 				iso.sample(f)
+				loadMu.Lock()
+				ls := load
+				loadMu.Unlock()
+				if ls != nil {
+					ls.sample(f)
+				}
 			}
 		}
 	}()
@@ -303,7 +317,11 @@ func runFleet(t *testing.T, o options) *report {
 		"--rate", strconv.FormatFloat(o.rate, 'f', -1, 64), "--duration", o.duration.String(),
 		"--seed", strconv.FormatUint(o.seed, 10), "--manifest", manifest}}
 	t.Cleanup(func() { genProc.stop(syscall.SIGKILL, 5*time.Second) })
+	f.gen = genProc
 	genStart := time.Now()
+	loadMu.Lock()
+	load = newLoadSampler(f, genStart)
+	loadMu.Unlock()
 	genProc.start(t)
 	malformed := &statusCounts{m: map[int]int64{}}
 	faultCtx, stopFaults := context.WithCancel(context.Background())
@@ -320,6 +338,8 @@ func runFleet(t *testing.T, o options) *report {
 	case <-time.After(o.duration + 3*time.Minute):
 		t.Errorf("gen did not finish within %s", o.duration+3*time.Minute)
 	}
+	genEnd := time.Now()
+	load.stop()
 	stopFaults()
 	faultWG.Wait()
 	f.esProxy.mode.Store(modeNone)
@@ -333,13 +353,20 @@ func runFleet(t *testing.T, o options) *report {
 			f.fail("restarting %s after the faults: %v", p.name, err)
 		}
 	}
-	lag := f.drain(3 * time.Minute)
+	lag, drained := f.drain(3 * time.Minute)
+	cpuEnd := f.cpuByRole()
 	f.scrapeSinks()
 
 	// The audit.
 	// Latency counts records ingested in the calm start, early enough that
-	// their decision (completion + grace) comes before the first fault.
-	r := f.audit(manifest, lag, genStart, genStart.Add(o.calm-12*time.Second), began)
+	// their decision (completion + grace) comes before the first fault;
+	// without faults, the whole workload but its last seconds.
+	calmEnd := genStart.Add(o.calm - 12*time.Second)
+	if !o.faults {
+		calmEnd = genStart.Add(o.duration - 12*time.Second)
+	}
+	r := f.audit(manifest, lag, genStart, calmEnd, began)
+	r.Load = load.result(f, genEnd, drained, cpuEnd, genProc, r.Submissions, r.raw)
 	r.Malformed = malformed.snapshot()
 	r.Isolation = iso.result()
 	// Graceful stop of everything, timed.
@@ -389,6 +416,11 @@ func waitLogLine(t *testing.T, p *proc, prefix string) string {
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		b, _ := os.ReadFile(filepath.Join(p.dir, p.name+".log"))
+		// Only this run's lines: a reused output directory holds the logs
+		// of earlier runs too.
+		if i := bytes.LastIndex(b, []byte("==== start ")); i >= 0 {
+			b = b[i:]
+		}
 		for _, line := range strings.Split(string(b), "\n") {
 			if strings.HasPrefix(line, prefix) {
 				return strings.TrimSpace(line)
@@ -470,11 +502,13 @@ func (f *fleet) timeline(genStart time.Time, iso *isoSampler) {
 	f.restart(f.broker, syscall.SIGTERM, time.Second)
 }
 
-// drain waits until every group's lag is 0 twice in a row, a few seconds
-// apart, and returns the last lags seen.
-func (f *fleet) drain(within time.Duration) map[string]int64 {
+// drain waits until every group's lag is 0 three times in a row, a few
+// seconds apart, and returns the last lags seen and when the first of
+// those zeroes was read (zero time if the pipeline did not drain).
+func (f *fleet) drain(within time.Duration) (map[string]int64, time.Time) {
 	deadline := time.Now().Add(within)
 	var last map[string]int64
+	var firstZero time.Time
 	zeroes := 0
 	for time.Now().Before(deadline) {
 		lag, err := f.status()
@@ -487,9 +521,12 @@ func (f *fleet) drain(within time.Duration) map[string]int64 {
 				}
 			}
 			if allZero {
+				if zeroes == 0 {
+					firstZero = time.Now()
+				}
 				zeroes++
 				if zeroes >= 3 {
-					return lag
+					return lag, firstZero
 				}
 			} else {
 				zeroes = 0
@@ -497,7 +534,7 @@ func (f *fleet) drain(within time.Duration) map[string]int64 {
 		}
 		time.Sleep(3 * time.Second)
 	}
-	return last
+	return last, time.Time{}
 }
 
 // status runs `logweave status --json` and returns every group's lag.
@@ -537,10 +574,16 @@ func (f *fleet) audit(manifestPath string, lag map[string]int64, genStart, calmE
 	if err != nil {
 		t.Fatal(err)
 	}
+	raw := 0
+	for _, e := range entries {
+		raw += e.Spans + e.Logs
+	}
 	want := audit.Expected(entries, rules)
 	wantLogs := audit.ExpectedKind(entries, rules, "log")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// Reading every destination back takes about a minute per million
+	// records on a busy 2-core machine; the bound only stops a hung read.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute+time.Duration(raw)*time.Minute/200_000)
 	defer cancel()
 	enrichedH, truth, err := readEnriched(ctx, brokerOf(f), "logweave.enriched")
 	if err != nil {
@@ -563,7 +606,7 @@ func (f *fleet) audit(manifestPath string, lag map[string]int64, genStart, calmE
 		t.Fatalf("reading the dlq: %v", err)
 	}
 	r := &report{Seed: f.o.seed, Duration: time.Since(began).Round(time.Second).String(), Submissions: len(entries), GroupLag: lag,
-		Faults: map[string]int64{}, IngestAnswer: f.front.Statuses(), Restarts: map[string]int{}}
+		Faults: map[string]int64{}, IngestAnswer: f.front.Statuses(), Restarts: map[string]int{}, raw: raw}
 	latFrom := genStart.Add(5 * time.Second) // past the warm-up
 	et := compare("enriched-topic", want, enrichedH, truth, "")
 	r.Destinations = append(r.Destinations, et)

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/logweave/logweave/testkit/proccpu"
 )
 
 // proc is one OS process of the fleet. It can be killed and started again
@@ -32,6 +34,23 @@ type proc struct {
 	done    chan struct{}
 	starts  int
 	metrics *lifetimeCounters // counters summed over every run of the process
+	cpuDone float64           // CPU seconds of the runs that ended
+}
+
+// cpu returns the CPU seconds (user + system) the process used so far,
+// over all its runs.
+func (p *proc) cpu() float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	total := p.cpuDone
+	if p.cmd != nil {
+		select {
+		case <-p.done: // counted in cpuDone by the waiter
+		default:
+			total += proccpu.Running(p.cmd.Process.Pid)
+		}
+	}
+	return total
 }
 
 func freePort(t *testing.T) string {
@@ -110,6 +129,9 @@ func (p *proc) startLocked(t testing.TB) {
 	go func() {
 		cmd.Wait()
 		log.Close()
+		p.mu.Lock()
+		p.cpuDone += proccpu.Exited(cmd)
+		p.mu.Unlock()
 		close(done)
 	}()
 	p.cmd, p.done = cmd, done

@@ -12,8 +12,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/logweave/logweave/testkit/proccpu"
 )
 
 // Loki is a running Loki.
@@ -24,6 +27,9 @@ type Loki struct {
 	conf string
 	log  *os.File
 	t    testing.TB
+
+	cpuMu   sync.Mutex
+	cpuDone float64 // CPU seconds of the runs that ended
 }
 
 // Binary returns the path of the Loki binary, or skips the test (fails it
@@ -165,11 +171,14 @@ func (l *Loki) start() {
 		l.t.Fatal(err)
 	}
 	l.log = log
-	l.cmd = exec.Command(Binary(l.t), "-config.file="+l.conf)
-	l.cmd.Stdout, l.cmd.Stderr = log, log
-	if err := l.cmd.Start(); err != nil {
+	cmd := exec.Command(Binary(l.t), "-config.file="+l.conf)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
 		l.t.Fatalf("starting loki: %v", err)
 	}
+	l.cpuMu.Lock()
+	l.cmd = cmd
+	l.cpuMu.Unlock()
 	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(l.URL + "/ready")
@@ -199,7 +208,10 @@ func (l *Loki) Stop() {
 		l.cmd.Process.Kill()
 		<-done
 	}
+	l.cpuMu.Lock()
+	l.cpuDone += proccpu.Exited(l.cmd)
 	l.cmd = nil
+	l.cpuMu.Unlock()
 	l.log.Close()
 }
 
