@@ -59,6 +59,6 @@ func FuzzEnvelope(f *testing.F) {
 		re := &recordEnv{env: &env, sub: recordSubmission(merged, &env, nil)}
 		rules.TailMatch(re)
 		rules.Completes(re)
-		rules.HeadRate(levelRank(&env), env.Service())
+		rules.HeadRate(env.LevelRank(), env.Service())
 	})
 }

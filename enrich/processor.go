@@ -435,7 +435,7 @@ func (dec *decision) keep(env *v1.Envelope, u float64, rules *Rules) (keptBy str
 	if dec.keptBy != "" {
 		return prefix + dec.keptBy, 1, true
 	}
-	rate = rules.HeadRate(levelRank(env), env.Service())
+	rate = rules.HeadRate(env.LevelRank(), env.Service())
 	if rate <= 0 || u >= rate {
 		return "", rate, false
 	}

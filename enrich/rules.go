@@ -1,7 +1,6 @@
 package enrich
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -184,9 +183,9 @@ func CompileRules(cfg RulesConfig) (*Rules, error) {
 		r.completion = e
 	}
 	for lvl, rate := range cfg.Head.Levels {
-		rank := expr.LevelRank(lvl)
+		rank := v1.LevelRank(lvl)
 		if rank == 0 {
-			errs = append(errs, fmt.Errorf("head.levels: %q is not a level (allowed: %s)", lvl, strings.Join(expr.Levels, ", ")))
+			errs = append(errs, fmt.Errorf("head.levels: %q is not a level (allowed: %s)", lvl, strings.Join(v1.Levels, ", ")))
 			continue
 		}
 		if err := checkRate(rate); err != nil {
@@ -301,7 +300,7 @@ func (e *recordEnv) Field(name, key string) (expr.Value, bool) {
 	case "kind":
 		return str(e.env.Kind())
 	case "level":
-		return expr.Lvl(levelRank(e.env)), true
+		return expr.Lvl(e.env.LevelRank()), true
 	case "service":
 		return str(e.env.Service())
 	case "body":
@@ -310,15 +309,7 @@ func (e *recordEnv) Field(name, key string) (expr.Value, bool) {
 		}
 		return str(sp.GetStatus().GetMessage())
 	case "stage":
-		// The record's own stage, else its submission context's, else
-		// its span's.
-		if s := e.env.Submission().GetStage().Name(); s != "" {
-			return str(s)
-		}
-		if s := e.sub.GetStage().Name(); s != "" {
-			return str(s)
-		}
-		return str(e.span.GetStage().Name())
+		return str(v1.RecordStage(e.env.Submission(), e.span).Name())
 	case "log_type":
 		if l != nil {
 			return str(l.GetLogType().Name())
@@ -369,7 +360,7 @@ func (e *recordEnv) Field(name, key string) (expr.Value, bool) {
 		if sp == nil {
 			return expr.Value{}, false
 		}
-		return str(strings.ToLower(strings.TrimPrefix(sp.GetKind().String(), "SPAN_KIND_")))
+		return str(sp.GetKind().Name())
 	case "attr":
 		return attrValue(e.env.Attributes(), key)
 	case "resource":
@@ -379,38 +370,19 @@ func (e *recordEnv) Field(name, key string) (expr.Value, bool) {
 }
 
 func attrValue(attrs []*v1.KeyValue, key string) (expr.Value, bool) {
-	for _, kv := range attrs {
-		if kv.GetKey() != key {
-			continue
-		}
-		switch x := kv.GetValue().GetValue().(type) {
-		case *v1.AnyValue_StringValue:
-			return expr.Str(x.StringValue), true
-		case *v1.AnyValue_IntValue:
-			return expr.Num(float64(x.IntValue)), true
-		case *v1.AnyValue_DoubleValue:
-			return expr.Num(x.DoubleValue), true
-		case *v1.AnyValue_BoolValue:
-			return expr.Value{Kind: expr.Bool, B: x.BoolValue}, true
-		case *v1.AnyValue_BytesValue:
-			return expr.Str(hex.EncodeToString(x.BytesValue)), true
-		}
+	v, ok := v1.Attr(attrs, key)
+	if !ok {
 		return expr.Value{}, false
 	}
-	return expr.Value{}, false
-}
-
-// levelRank is a record's level: a log's severity; a span is error when
-// its status is error, info otherwise. Unknown severities count as info.
-func levelRank(env *v1.Envelope) int {
-	if l := env.GetLog(); l != nil {
-		if r := expr.LevelRank(l.GetSeverityNumber().Level()); r > 0 {
-			return r
-		}
-		return 3
+	switch x := v.GetValue().(type) {
+	case *v1.AnyValue_IntValue:
+		return expr.Num(float64(x.IntValue)), true
+	case *v1.AnyValue_DoubleValue:
+		return expr.Num(x.DoubleValue), true
+	case *v1.AnyValue_BoolValue:
+		return expr.Value{Kind: expr.Bool, B: x.BoolValue}, true
+	case nil:
+		return expr.Value{}, false
 	}
-	if env.GetSpan().GetStatus().GetCode() == v1.StatusCode_STATUS_CODE_ERROR {
-		return 5
-	}
-	return 3
+	return expr.Str(v.Text()), true
 }

@@ -152,8 +152,8 @@ func matchAny(want []string, got string) bool {
 
 func (m *Match) matchAttrs(f *fields) bool {
 	for k, want := range m.Attributes {
-		got, ok := attrText(f.rec.GetRecord().Attributes(), k)
-		if !ok || !matchAny([]string{want}, got) {
+		got, ok := v1.Attr(f.rec.GetRecord().Attributes(), k)
+		if !ok || !matchAny([]string{want}, got.Text()) {
 			return false
 		}
 	}
@@ -167,23 +167,14 @@ type fields struct {
 
 func (f *fields) get(name string) string {
 	env := f.rec.GetRecord()
-	sub := f.rec.GetSubmission()
-	if sub == nil {
-		sub = env.Submission()
-	}
+	sub := f.rec.SubmissionContext()
 	switch name {
 	case "kind":
 		return env.Kind()
 	case "service":
 		return env.Service()
 	case "level":
-		if l := env.GetLog(); l != nil {
-			return l.GetSeverityNumber().Level()
-		}
-		if env.GetSpan().GetStatus().GetCode() == v1.StatusCode_STATUS_CODE_ERROR {
-			return v1.LevelError
-		}
-		return v1.LevelInfo
+		return env.Level()
 	case "namespace":
 		return env.Resource().GetNamespace()
 	case "cluster":
@@ -200,17 +191,14 @@ func (f *fields) get(name string) string {
 		}
 		return ""
 	case "stage":
-		if s := sub.GetStage().Name(); s != "" {
-			return s
-		}
-		return f.rec.GetSpan().GetStage().Name()
+		return f.rec.Stage().Name()
 	case "tenant":
 		for _, k := range []string{"tenant", "tenant.id"} {
-			if v, ok := attrText(env.Attributes(), k); ok {
-				return v
+			if v, ok := v1.Attr(env.Attributes(), k); ok {
+				return v.Text()
 			}
-			if v, ok := attrText(env.Resource().GetAttributes(), k); ok {
-				return v
+			if v, ok := v1.Attr(env.Resource().GetAttributes(), k); ok {
+				return v.Text()
 			}
 		}
 		return ""
@@ -252,23 +240,4 @@ func hexOrEmpty(b []byte) string {
 		return ""
 	}
 	return hex.EncodeToString(b)
-}
-
-func attrText(attrs []*v1.KeyValue, key string) (string, bool) {
-	for _, kv := range attrs {
-		if kv.GetKey() == key {
-			switch x := kv.GetValue().GetValue().(type) {
-			case *v1.AnyValue_StringValue:
-				return x.StringValue, true
-			case *v1.AnyValue_IntValue:
-				return strconv.FormatInt(x.IntValue, 10), true
-			case *v1.AnyValue_BoolValue:
-				return strconv.FormatBool(x.BoolValue), true
-			case *v1.AnyValue_DoubleValue:
-				return strconv.FormatFloat(x.DoubleValue, 'g', -1, 64), true
-			}
-			return "", true
-		}
-	}
-	return "", false
 }

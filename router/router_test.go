@@ -205,3 +205,19 @@ func TestLoad_ExampleRoutes(t *testing.T) {
 		t.Errorf("loki took a span")
 	}
 }
+
+// A bytes attribute is matched by its text in the vocabulary (standard
+// base64); before the shared vocabulary the router saw it as "" and no
+// attribute match could select it.
+func TestRoute_BytesAttributeMatchesAsBase64(t *testing.T) {
+	r := mustRouter(t, `routes:
+  - name: raw
+    match: {attributes: {payload: "aGk="}}
+    sinks: [es]
+    index: raw
+`)
+	rec := logRec(v1.SeverityNumber_SEVERITY_NUMBER_INFO, "judge", &v1.KeyValue{Key: "payload", Value: &v1.AnyValue{Value: &v1.AnyValue_BytesValue{BytesValue: []byte("hi")}}})
+	if d, ok := r.Route("es", rec); !ok || d.Index != "raw" {
+		t.Errorf("route = %+v %v, want index raw", d, ok)
+	}
+}
