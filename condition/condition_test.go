@@ -81,6 +81,10 @@ func TestCondition_Eval(t *testing.T) {
 		{`submission_seq == 7 and submission_seq > 6`, infoLog, true},
 		{`submission_seq > 6`, errLog, false},
 		{`resource["x"] == nil`, infoLog, true},
+		// Arithmetic on a missing value fails, and a failing condition
+		// is false as a whole (documented in docs/enrich.md).
+		{`span.duration * 2 > 10s or kind == "log"`, infoLog, false},
+		{`span.duration * 2 > 10s or kind == "log"`, judgeSlow, true},
 		{`service == "judge" and true`, infoLog, true},
 		{`span.kind == "server"`, judgeSlow, true},
 		{`lower(service) == "judge"`, infoLog, true},
