@@ -50,7 +50,7 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzOTLPJSON$$' -fuzztime $(FUZZTIME) ./ingest/
 	go test -run '^$$' -fuzz '^FuzzOTLPProtobuf$$' -fuzztime $(FUZZTIME) ./ingest/
 	go test -run '^$$' -fuzz '^FuzzAppendString$$' -fuzztime $(FUZZTIME) ./sinks/document/
-	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./enrich/expr/
+	go test -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZTIME) ./condition/
 	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./router/
 	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/config/
 	go test -run '^$$' -fuzz '^FuzzEnvelope$$' -fuzztime $(FUZZTIME) ./enrich/

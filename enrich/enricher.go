@@ -2,6 +2,8 @@ package enrich
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -405,10 +407,11 @@ func (e *Enricher) take(r *kgo.Record, now time.Time) {
 			reason = err.Error()
 		}
 		e.moveExtra(st, r, &kgo.Record{Topic: e.topics.DLQ, Key: r.Key, Value: r.Value, Headers: []kgo.RecordHeader{
-			{Key: "logweave.sink", Value: []byte("enrich")}, {Key: "logweave.reason", Value: []byte("decode")},
-			{Key: "logweave.error", Value: []byte(reason)}, {Key: "logweave.source.topic", Value: []byte(r.Topic)},
-			{Key: "logweave.source.partition", Value: []byte(strconv.Itoa(int(r.Partition)))},
-			{Key: "logweave.source.offset", Value: []byte(strconv.FormatInt(r.Offset, 10))},
+			{Key: v1.HeaderDLQSink, Value: []byte("enrich")}, {Key: v1.HeaderDLQReason, Value: []byte("decode")},
+			{Key: v1.HeaderDLQError, Value: []byte(reason)}, {Key: v1.HeaderDLQSourceTopic, Value: []byte(r.Topic)},
+			{Key: v1.HeaderDLQSourcePartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
+			{Key: v1.HeaderDLQSourceOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
+			{Key: v1.HeaderDLQRecordID, Value: []byte(undecodableRecordID(&env, r.Value))},
 		}})
 		return
 	}
@@ -417,6 +420,18 @@ func (e *Enricher) take(r *kgo.Record, now time.Time) {
 		key = env.GetRecordId()
 	}
 	e.pr.add(st, key, &env, r.Offset, len(r.Value), now)
+}
+
+// undecodableRecordID is the record_id of a raw record dead-lettered as
+// undecodable: the envelope's own when it has one, else the first 128 bits
+// of SHA-256 over the bytes in hex (the shape of ingest's ids), so that the
+// same bytes read again get the same id.
+func undecodableRecordID(env *v1.Envelope, value []byte) string {
+	if id := env.GetRecordId(); id != "" {
+		return id
+	}
+	sum := sha256.Sum256(value)
+	return hex.EncodeToString(sum[:16])
 }
 
 // MovedFromHeader marks a misrouted raw record the enricher re-produced to

@@ -56,9 +56,9 @@ func FuzzEnvelope(f *testing.F) {
 		if merged == nil {
 			merged = &v1.Submission{} // the join always has a merged context
 		}
-		re := &recordEnv{env: &env, sub: recordSubmission(merged, &env, nil)}
-		rules.TailMatch(re)
-		rules.Completes(re)
-		rules.HeadRate(levelRank(&env), env.Service())
+		sub := recordSubmission(merged, &env, nil)
+		rules.TailMatch(&env, nil, sub)
+		rules.Completes(&env, sub)
+		rules.HeadRate(env.LevelRank(), env.Service())
 	})
 }

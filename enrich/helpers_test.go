@@ -18,7 +18,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/logweave/logweave/enrich/expr"
 	"github.com/logweave/logweave/gen"
 	"github.com/logweave/logweave/ingest"
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
@@ -163,7 +162,7 @@ func expected(t *testing.T, entries []gen.ManifestEntry) map[string]int {
 				n += rc.Count
 				continue
 			}
-			rank := expr.LevelRank(rc.Level)
+			rank := v1.LevelRank(rc.Level)
 			if rc.Kind == "span" {
 				rank = 3
 			}

@@ -178,7 +178,7 @@ func (pr *processor) tailMatch(sub *submission, rules *Rules, env *v1.Envelope, 
 	if sc == nil {
 		sc = missingJoin
 	}
-	return rules.tailMatch(&recordEnv{env: env, span: sc, sub: sub.merged()}, set, env.Kind())
+	return rules.tailMatch(env, sc, sub.merged(), set, env.Kind())
 }
 
 // missingJoin is the span context rules see for a log without its span.
@@ -199,7 +199,7 @@ func (pr *processor) updateCompletion(st *partState, sub *submission, env *v1.En
 		}
 		return
 	}
-	if len(sub.spans) == 0 && sub.completeAt.IsZero() && rules.Completes(&recordEnv{env: env, sub: sub.merged()}) {
+	if len(sub.spans) == 0 && sub.completeAt.IsZero() && rules.Completes(env, sub.merged()) {
 		sub.completeAt = now.Add(pr.cfg.CompletionGrace)
 		st.due.schedule(sub, sub.completeAt)
 	}
@@ -314,7 +314,7 @@ func (pr *processor) tailAtDecision(sub *submission, rules *Rules, merged *v1.Su
 		if !all && r.gen == sub.ctxGen {
 			continue
 		}
-		if name, ok := rules.tailMatch(&recordEnv{env: r.env, span: joinContext(r.env, ctxs), sub: merged}, allRules, r.env.Kind()); ok {
+		if name, ok := rules.tailMatch(r.env, joinContext(r.env, ctxs), merged, allRules, r.env.Kind()); ok {
 			return name
 		}
 	}
@@ -435,7 +435,7 @@ func (dec *decision) keep(env *v1.Envelope, u float64, rules *Rules) (keptBy str
 	if dec.keptBy != "" {
 		return prefix + dec.keptBy, 1, true
 	}
-	rate = rules.HeadRate(levelRank(env), env.Service())
+	rate = rules.HeadRate(env.LevelRank(), env.Service())
 	if rate <= 0 || u >= rate {
 		return "", rate, false
 	}
@@ -481,7 +481,7 @@ func (pr *processor) late(st *partState, key string, dec *decision, env *v1.Enve
 	rules := pr.rules.Load()
 	if dec.keptBy == "" {
 		sc := joinContext(env, dec.spans)
-		if name, ok := rules.TailMatch(&recordEnv{env: env, span: sc, sub: dec.sub}); ok {
+		if name, ok := rules.TailMatch(env, sc, dec.sub); ok {
 			dec.keptBy, dec.late, dec.early = name, true, notEarly
 			pr.m.upgrades.Inc()
 			if len(dec.dropped) > 0 {

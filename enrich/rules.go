@@ -1,7 +1,6 @@
 package enrich
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -11,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/logweave/logweave/enrich/expr"
+	"github.com/logweave/logweave/condition"
 	"github.com/logweave/logweave/internal/yamlstrict"
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )
@@ -30,7 +29,7 @@ type RulesConfig struct {
 	Completion string `yaml:"completion"`
 }
 
-// TailRule is a named expression (see package expr).
+// TailRule is a named condition (see package condition).
 type TailRule struct {
 	Name string `yaml:"name"`
 	When string `yaml:"when"`
@@ -103,7 +102,7 @@ func ParseRules(b []byte) (*Rules, error) {
 type Rules struct {
 	cfg        RulesConfig
 	tail       []compiledRule
-	completion *expr.Expr
+	completion *condition.Condition
 	// subBound: some tail rule reads the submission context, so a
 	// record's result can change as other records complete it.
 	subBound bool
@@ -113,7 +112,7 @@ type Rules struct {
 
 type compiledRule struct {
 	name string
-	e    *expr.Expr
+	e    *condition.Condition
 	// spanBound: the rule reads the span context (span.* or stage), so a
 	// log's result can change when its span arrives.
 	spanBound bool
@@ -132,7 +131,9 @@ const (
 )
 
 // readsSpan says whether a field depends on the span a record ran in.
-func readsSpan(field string) bool { return field == "stage" || strings.HasPrefix(field, "span.") }
+func readsSpan(field string) bool {
+	return field == "stage" || field == "parent_span_id" || strings.HasPrefix(field, "span.")
+}
 
 // readsSubmission says whether a field depends on the submission context
 // merged from the other records.
@@ -163,7 +164,7 @@ func CompileRules(cfg RulesConfig) (*Rules, error) {
 			errs = append(errs, fmt.Errorf("%s.name: must not start with \"head:\" or \"early:\" (reserved)", at))
 		}
 		names[t.Name] = true
-		e, err := expr.Parse(t.When)
+		e, err := condition.Compile(t.When)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s.when: %w", at, err))
 			continue
@@ -177,16 +178,16 @@ func CompileRules(cfg RulesConfig) (*Rules, error) {
 		r.tail = append(r.tail, cr)
 	}
 	if cfg.Completion != "" {
-		e, err := expr.Parse(cfg.Completion)
+		e, err := condition.Compile(cfg.Completion)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("completion: %w", err))
 		}
 		r.completion = e
 	}
 	for lvl, rate := range cfg.Head.Levels {
-		rank := expr.LevelRank(lvl)
+		rank := v1.LevelRank(lvl)
 		if rank == 0 {
-			errs = append(errs, fmt.Errorf("head.levels: %q is not a level (allowed: %s)", lvl, strings.Join(expr.Levels, ", ")))
+			errs = append(errs, fmt.Errorf("head.levels: %q is not a level (allowed: %s)", lvl, strings.Join(v1.Levels, ", ")))
 			continue
 		}
 		if err := checkRate(rate); err != nil {
@@ -216,17 +217,23 @@ func checkRate(r float64) error {
 	return nil
 }
 
-// TailMatch returns the first tail rule the record matches.
-func (r *Rules) TailMatch(env expr.Env) (string, bool) { return r.tailMatch(env, allRules, "") }
+// TailMatch returns the first tail rule the record env matches, read with
+// the context of its span (nil when not joined) and submission.
+func (r *Rules) TailMatch(env *v1.Envelope, span *v1.SpanContext, sub *v1.Submission) (string, bool) {
+	return r.tailMatch(env, span, sub, allRules, "")
+}
 
-// tailMatch returns the first rule of set the record, of kind (when not
-// empty), matches.
-func (r *Rules) tailMatch(env expr.Env, set ruleSet, kind string) (string, bool) {
+// tailMatch is TailMatch over the rules of set that a record of kind (when
+// not empty) can match.
+func (r *Rules) tailMatch(env *v1.Envelope, span *v1.SpanContext, sub *v1.Submission, set ruleSet, kind string) (string, bool) {
+	rec := condition.NewRecord(env, span, sub)
+	m := condition.AcquireMachine()
+	defer condition.ReleaseMachine(m)
 	for _, t := range r.tail {
 		if set == spanFree && t.spanBound || set == spanBound && !t.spanBound || kind != "" && t.kind != "" && t.kind != kind {
 			continue
 		}
-		if t.e.Eval(env) {
+		if t.e.EvalWith(m, &rec) {
 			return t.name, true
 		}
 	}
@@ -235,7 +242,13 @@ func (r *Rules) tailMatch(env expr.Env, set ruleSet, kind string) (string, bool)
 
 // Completes says whether a record marks its (span-less) submission
 // complete.
-func (r *Rules) Completes(env expr.Env) bool { return r.completion != nil && r.completion.Eval(env) }
+func (r *Rules) Completes(env *v1.Envelope, sub *v1.Submission) bool {
+	if r.completion == nil {
+		return false
+	}
+	rec := condition.NewRecord(env, nil, sub)
+	return r.completion.Eval(&rec)
+}
 
 // HeadRate is the keep rate of a record of the given level rank (1 trace
 // ... 6 fatal; 0 unknown counts as info) and service.
@@ -280,137 +293,4 @@ func SampleFraction(key string) float64 { return sampleHash(key) }
 // headKeptBy renders a head decision for kept_by.
 func headKeptBy(rate float64) string {
 	return "head:" + strconv.FormatFloat(rate, 'g', -1, 64)
-}
-
-// recordEnv evaluates rule fields against one record.
-type recordEnv struct {
-	env  *v1.Envelope
-	span *v1.SpanContext // the span a log joined, or the span itself
-	sub  *v1.Submission
-}
-
-func (e *recordEnv) Field(name, key string) (expr.Value, bool) {
-	str := func(s string) (expr.Value, bool) {
-		if s == "" {
-			return expr.Value{}, false
-		}
-		return expr.Str(s), true
-	}
-	l, sp := e.env.GetLog(), e.env.GetSpan()
-	switch name {
-	case "kind":
-		return str(e.env.Kind())
-	case "level":
-		return expr.Lvl(levelRank(e.env)), true
-	case "service":
-		return str(e.env.Service())
-	case "body":
-		if l != nil {
-			return str(l.GetBody())
-		}
-		return str(sp.GetStatus().GetMessage())
-	case "stage":
-		// The record's own stage, else its submission context's, else
-		// its span's.
-		if s := e.env.Submission().GetStage().Name(); s != "" {
-			return str(s)
-		}
-		if s := e.sub.GetStage().Name(); s != "" {
-			return str(s)
-		}
-		return str(e.span.GetStage().Name())
-	case "log_type":
-		if l != nil {
-			return str(l.GetLogType().Name())
-		}
-		return expr.Value{}, false
-	case "submit_id":
-		return str(e.sub.GetSubmitId())
-	case "user_id":
-		return str(e.sub.GetUserId())
-	case "problem_id":
-		return str(e.sub.GetProblemId())
-	case "lang":
-		return str(e.sub.GetLang())
-	case "submission_seq":
-		if e.sub == nil || e.sub.SubmissionSeq == nil {
-			return expr.Value{}, false
-		}
-		return expr.Num(float64(e.sub.GetSubmissionSeq())), true
-	case "namespace":
-		return str(e.env.Resource().GetNamespace())
-	case "pod":
-		return str(e.env.Resource().GetPod())
-	case "node":
-		return str(e.env.Resource().GetNode())
-	case "cluster":
-		return str(e.env.Resource().GetCluster())
-	case "span.name":
-		if e.span == nil || e.span.GetJoin() == v1.JoinStatus_JOIN_STATUS_MISSING {
-			return expr.Value{}, false
-		}
-		return str(e.span.GetName())
-	case "span.status":
-		if e.span == nil {
-			return expr.Value{}, false
-		}
-		return expr.Str(e.span.GetStatus().Name()), true
-	case "span.status_message":
-		if e.span == nil {
-			return expr.Value{}, false
-		}
-		return str(e.span.GetStatusMessage())
-	case "span.duration":
-		if e.span == nil {
-			return expr.Value{}, false
-		}
-		return expr.Dur(e.span.GetDurationNanos()), true
-	case "span.kind":
-		if sp == nil {
-			return expr.Value{}, false
-		}
-		return str(strings.ToLower(strings.TrimPrefix(sp.GetKind().String(), "SPAN_KIND_")))
-	case "attr":
-		return attrValue(e.env.Attributes(), key)
-	case "resource":
-		return attrValue(e.env.Resource().GetAttributes(), key)
-	}
-	return expr.Value{}, false
-}
-
-func attrValue(attrs []*v1.KeyValue, key string) (expr.Value, bool) {
-	for _, kv := range attrs {
-		if kv.GetKey() != key {
-			continue
-		}
-		switch x := kv.GetValue().GetValue().(type) {
-		case *v1.AnyValue_StringValue:
-			return expr.Str(x.StringValue), true
-		case *v1.AnyValue_IntValue:
-			return expr.Num(float64(x.IntValue)), true
-		case *v1.AnyValue_DoubleValue:
-			return expr.Num(x.DoubleValue), true
-		case *v1.AnyValue_BoolValue:
-			return expr.Value{Kind: expr.Bool, B: x.BoolValue}, true
-		case *v1.AnyValue_BytesValue:
-			return expr.Str(hex.EncodeToString(x.BytesValue)), true
-		}
-		return expr.Value{}, false
-	}
-	return expr.Value{}, false
-}
-
-// levelRank is a record's level: a log's severity; a span is error when
-// its status is error, info otherwise. Unknown severities count as info.
-func levelRank(env *v1.Envelope) int {
-	if l := env.GetLog(); l != nil {
-		if r := expr.LevelRank(l.GetSeverityNumber().Level()); r > 0 {
-			return r
-		}
-		return 3
-	}
-	if env.GetSpan().GetStatus().GetCode() == v1.StatusCode_STATUS_CODE_ERROR {
-		return 5
-	}
-	return 3
 }

@@ -415,33 +415,12 @@ func (st *partState) scanFrom(wm int64) int64 {
 
 // spanContext is the context a record gets from span sp.
 func spanContext(sp *v1.Span, join v1.JoinStatus) *v1.SpanContext {
-	var dur int64
-	if sp.GetEndTimeUnixNano() >= sp.GetStartTimeUnixNano() {
-		dur = int64(sp.GetEndTimeUnixNano() - sp.GetStartTimeUnixNano())
-	}
-	stage := sp.GetSubmission().GetStage()
-	if stage == v1.Stage_STAGE_UNSPECIFIED {
-		stage = stageFromName(sp.GetName())
-	}
+	dur, _ := sp.DurationNanos()
 	return &v1.SpanContext{
-		Join: join, SpanId: sp.GetSpanId(), ParentSpanId: sp.GetParentSpanId(), Name: sp.GetName(), Stage: stage,
+		Join: join, SpanId: sp.GetSpanId(), ParentSpanId: sp.GetParentSpanId(), Name: sp.GetName(), Stage: sp.Stage(),
 		Service: sp.GetService(), StartTimeUnixNano: sp.GetStartTimeUnixNano(), DurationNanos: dur,
 		Status: sp.GetStatus().GetCode(), StatusMessage: sp.GetStatus().GetMessage(),
 	}
-}
-
-func stageFromName(name string) v1.Stage {
-	switch name {
-	case "compile":
-		return v1.Stage_STAGE_COMPILE
-	case "judge":
-		return v1.Stage_STAGE_JUDGE
-	case "score":
-		return v1.Stage_STAGE_SCORE
-	case "feedback":
-		return v1.Stage_STAGE_FEEDBACK
-	}
-	return v1.Stage_STAGE_UNSPECIFIED
 }
 
 // isCompletion says whether a span ends its submission: a root span, or

@@ -19,6 +19,8 @@ import (
 
 	es "github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
+
+	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )
 
 // Query selects a submission; set exactly one of SubmitID, User+Seq,
@@ -169,14 +171,14 @@ func Build(docs []Doc, opt Options) *Timeline {
 		if tl.SubmitID == "" {
 			tl.SubmitID, tl.UserID, tl.Seq, tl.TraceID = d.SubmitID, d.UserID, d.SubmissionSeq, d.TraceID
 		}
-		if d.Kind == "span" {
+		if d.Kind == v1.KindSpan {
 			s := &Span{Doc: d}
 			spans[d.SpanID] = s
 			order = append(order, s)
 		}
 	}
 	for _, d := range docs {
-		if d.Kind != "log" {
+		if d.Kind != v1.KindLog {
 			continue
 		}
 		if s := spans[d.SpanID]; s != nil && d.SpanID != "" {
@@ -199,7 +201,7 @@ func Build(docs []Doc, opt Options) *Timeline {
 		}
 		s.OffsetMS = s.Timestamp.Sub(first).Milliseconds()
 		var flags []string
-		if s.Status == "error" {
+		if s.Status == v1.StatusCode_STATUS_CODE_ERROR.Name() {
 			flags = append(flags, "ERROR")
 		}
 		if time.Duration(s.DurationMS*float64(time.Millisecond)) > opt.Slow {

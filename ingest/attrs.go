@@ -1,8 +1,6 @@
 package ingest
 
 import (
-	"encoding/json"
-	"strconv"
 	"strings"
 
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
@@ -54,55 +52,6 @@ func strValue(s string) *v1.AnyValue {
 	return &v1.AnyValue{Value: &v1.AnyValue_StringValue{StringValue: s}}
 }
 
-// valueString renders a value as text: strings as they are, numbers and
-// bools in their usual form, composites as JSON. It is used for the log body
-// and for submission fields given as non-strings.
-func valueString(v *v1.AnyValue) string {
-	switch x := v.GetValue().(type) {
-	case *v1.AnyValue_StringValue:
-		return x.StringValue
-	case *v1.AnyValue_IntValue:
-		return strconv.FormatInt(x.IntValue, 10)
-	case *v1.AnyValue_DoubleValue:
-		return strconv.FormatFloat(x.DoubleValue, 'g', -1, 64)
-	case *v1.AnyValue_BoolValue:
-		return strconv.FormatBool(x.BoolValue)
-	case nil:
-		return ""
-	}
-	b, _ := json.Marshal(plain(v))
-	return string(b)
-}
-
-// plain converts a value to Go values for JSON rendering.
-func plain(v *v1.AnyValue) any {
-	switch x := v.GetValue().(type) {
-	case *v1.AnyValue_StringValue:
-		return x.StringValue
-	case *v1.AnyValue_IntValue:
-		return x.IntValue
-	case *v1.AnyValue_DoubleValue:
-		return x.DoubleValue
-	case *v1.AnyValue_BoolValue:
-		return x.BoolValue
-	case *v1.AnyValue_BytesValue:
-		return x.BytesValue
-	case *v1.AnyValue_ArrayValue:
-		out := make([]any, 0, len(x.ArrayValue.GetValues()))
-		for _, e := range x.ArrayValue.GetValues() {
-			out = append(out, plain(e))
-		}
-		return out
-	case *v1.AnyValue_KvlistValue:
-		out := make(map[string]any, len(x.KvlistValue.GetValues()))
-		for _, kv := range x.KvlistValue.GetValues() {
-			out[kv.GetKey()] = plain(kv.GetValue())
-		}
-		return out
-	}
-	return nil
-}
-
 // take removes the first attribute whose key is in keys and returns its
 // value. Keys are tried in order; the attribute list keeps its order.
 func take(attrs *[]*v1.KeyValue, keys []string) (*v1.AnyValue, bool) {
@@ -123,22 +72,7 @@ func takeString(attrs *[]*v1.KeyValue, keys []string) string {
 	if !ok {
 		return ""
 	}
-	return valueString(v)
-}
-
-// parseStage maps a stage name to the enum; unknown names are unspecified.
-func parseStage(s string) v1.Stage {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "compile", "build":
-		return v1.Stage_STAGE_COMPILE
-	case "judge", "run", "test":
-		return v1.Stage_STAGE_JUDGE
-	case "score":
-		return v1.Stage_STAGE_SCORE
-	case "feedback":
-		return v1.Stage_STAGE_FEEDBACK
-	}
-	return v1.Stage_STAGE_UNSPECIFIED
+	return v.Text()
 }
 
 func parseLogType(s string) v1.LogType {

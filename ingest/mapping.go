@@ -54,10 +54,8 @@ func (k *Keys) submission(attrs *[]*v1.KeyValue, res []*v1.KeyValue) *v1.Submiss
 			return s
 		}
 		for _, key := range keys {
-			for _, kv := range res {
-				if kv.GetKey() == key {
-					return valueString(kv.GetValue())
-				}
+			if v, ok := v1.Attr(res, key); ok {
+				return v.Text()
 			}
 		}
 		return ""
@@ -79,7 +77,7 @@ func (k *Keys) submission(attrs *[]*v1.KeyValue, res []*v1.KeyValue) *v1.Submiss
 		}
 	}
 	if st := get(k.Stage); st != "" {
-		s.Stage = parseStage(st)
+		s.Stage = v1.ParseStage(st)
 		if s.Stage == v1.Stage_STAGE_UNSPECIFIED {
 			*attrs = append(*attrs, &v1.KeyValue{Key: k.Stage[0], Value: strValue(st)})
 		}

@@ -115,7 +115,7 @@ func (s *Server) parseLine(line []byte, observed uint64) (*v1.Envelope, error) {
 		}
 	}
 	if _, v, ok := pick(obj, ndMessageKeys); ok {
-		l.Body = valueString(jsonValue(v))
+		l.Body = jsonValue(v).Text()
 	}
 	for _, id := range []struct {
 		keys   []string
@@ -136,7 +136,7 @@ func (s *Server) parseLine(line []byte, observed uint64) (*v1.Envelope, error) {
 	}
 	service := unknownService
 	if _, v, ok := pick(obj, ndServiceKeys); ok {
-		service = valueString(jsonValue(v))
+		service = jsonValue(v).Text()
 	}
 	attrs := make([]*v1.KeyValue, 0, len(obj))
 	keys := make([]string, 0, len(obj))

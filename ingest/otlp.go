@@ -75,7 +75,7 @@ func (s *Server) mapLog(lr *logspb.LogRecord, res resourceInfo, observed uint64)
 		ObservedTimeUnixNano: lr.GetObservedTimeUnixNano(),
 		SeverityNumber:       v1.SeverityNumber(lr.GetSeverityNumber()),
 		SeverityText:         lr.GetSeverityText(),
-		Body:                 valueString(fromOTLPValue(lr.GetBody())),
+		Body:                 fromOTLPValue(lr.GetBody()).Text(),
 		TraceId:              nonZero(lr.GetTraceId()),
 		SpanId:               nonZero(lr.GetSpanId()),
 		Service:              res.service,

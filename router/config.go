@@ -7,6 +7,9 @@ import (
 	"regexp"
 	"strings"
 
+	"go.yaml.in/yaml/v3"
+
+	"github.com/logweave/logweave/condition"
 	"github.com/logweave/logweave/internal/yamlstrict"
 )
 
@@ -41,9 +44,15 @@ type Route struct {
 	Tenant string `yaml:"tenant"`
 }
 
-// Match selects records. Within a field any listed value matches (a
-// trailing * matches a prefix); all fields given must match.
+// Match selects records, in one of two forms. A string is a condition in
+// the language of the sampling rules (package condition), e.g.
+// `kind == "span" and level >= warn`. A mapping lists values per field:
+// within a field any listed value matches (a trailing * matches a prefix);
+// all fields given must match.
 type Match struct {
+	// When is the condition, when match: is a string.
+	When string `yaml:"-"`
+
 	Kind    []string `yaml:"kind"`
 	Level   []string `yaml:"level"`
 	Service []string `yaml:"service"`
@@ -54,6 +63,17 @@ type Match struct {
 	KeptBy []string `yaml:"kept_by"`
 	// Attributes match record attributes by key, compared as text.
 	Attributes map[string]string `yaml:"attributes"`
+}
+
+// UnmarshalYAML reads a string as the condition and a mapping as the list
+// form.
+func (m *Match) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*m = Match{When: n.Value}
+		return nil
+	}
+	type lists Match // without this method
+	return n.Decode((*lists)(m))
 }
 
 // Defaults of a route's fields.
@@ -140,6 +160,11 @@ func (c *Config) Validate() error {
 		names[r.Name] = true
 		if len(r.Sinks) == 0 {
 			add("sinks: at least one sink name (or \"*\") required")
+		}
+		if r.Match.When != "" {
+			if _, err := condition.Compile(r.Match.When); err != nil {
+				add("match: %v", err)
+			}
 		}
 		for _, e := range checkValues("match.kind", r.Match.Kind, matchKinds) {
 			add("%s", e)

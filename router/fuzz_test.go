@@ -17,7 +17,8 @@ func FuzzParse(f *testing.F) {
     labels: [service, level]
     metadata: [record_id]
 `))
-	f.Add([]byte(`routes: [{name: a, match: {kind: [span], when: 'level >= error'}, sinks: [es], index: "x-{service}-{yyyy}", tenant: "{namespace}"}]`))
+	f.Add([]byte(`routes: [{name: a, match: {kind: [span], level: [error]}, sinks: [es], index: "x-{service}-{yyyy}", tenant: "{namespace}"}]`))
+	f.Add([]byte(`routes: [{name: c, match: 'kind == "span" and (level >= warn or span.duration > 10s) and attr["k"] in [1, "x"]', sinks: ["*"]}]`))
 	f.Add([]byte(`routes: [{name: b, sinks: [loki], drop: true, index: "{"}]`))
 	rec := &v1.EnrichedRecord{RecordId: "r", Record: &v1.Envelope{RecordId: "r", Record: &v1.Envelope_Log{Log: &v1.Log{Body: "x", Service: "judge", TimeUnixNano: 1}}}}
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -1,12 +1,11 @@
 package router
 
 import (
-	"encoding/hex"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/logweave/logweave/condition"
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )
 
@@ -32,6 +31,7 @@ type Router struct {
 
 type compiled struct {
 	Route
+	when   *condition.Condition // match given as a condition, or nil
 	index  pattern
 	tenant pattern
 }
@@ -72,6 +72,9 @@ func (r *Router) Reload(cfg Config) error {
 		}
 		c.index, _ = parsePattern(c.Index)
 		c.tenant, _ = parsePattern(c.Tenant)
+		if rt.Match.When != "" {
+			c.when, _ = condition.Compile(rt.Match.When)
+		}
 		t.routes = append(t.routes, c)
 	}
 	r.table.Store(t)
@@ -80,17 +83,17 @@ func (r *Router) Reload(cfg Config) error {
 
 // Route returns where sink writes rec, and false when the sink skips it.
 func (r *Router) Route(sink string, rec *v1.EnrichedRecord) (Destination, bool) {
-	f := fields{rec: rec}
+	f := condition.EnrichedRecord(rec)
 	t := r.table.Load()
 	for i := range t.routes {
 		c := &t.routes[i]
-		if !appliesTo(c.Sinks, sink) || !c.Match.matches(&f) {
+		if !appliesTo(c.Sinks, sink) || !c.matches(&f) {
 			continue
 		}
 		if c.Drop {
 			return Destination{Route: c.Name}, false
 		}
-		return c.destination(&f), true
+		return c.destination(rec, &f), true
 	}
 	return Destination{}, false
 }
@@ -104,20 +107,20 @@ func appliesTo(sinks []string, sink string) bool {
 	return false
 }
 
-func (c *compiled) destination(f *fields) Destination {
-	at := time.Unix(0, int64(f.rec.GetRecord().EventTimeUnixNano()))
-	d := Destination{Route: c.Name, Index: c.index.render(f.get, at, indexSafe)}
+func (c *compiled) destination(rec *v1.EnrichedRecord, f *condition.Record) Destination {
+	at := time.Unix(0, int64(rec.GetRecord().EventTimeUnixNano()))
+	d := Destination{Route: c.Name, Index: c.index.render(f.Text, at, indexSafe)}
 	if len(c.tenant) > 0 {
-		d.Tenant = c.tenant.render(f.get, at, asIs)
+		d.Tenant = c.tenant.render(f.Text, at, asIs)
 	}
 	for _, l := range c.Labels {
-		if v := f.get(l); v != "" {
+		if v := f.Text(l); v != "" {
 			d.Labels = append(d.Labels, Label{Name: l, Value: v})
 		}
 	}
 	sortLabels(d.Labels)
 	for _, m := range c.Metadata {
-		if v := f.get(m); v != "" {
+		if v := f.Text(m); v != "" {
 			d.Metadata = append(d.Metadata, Label{Name: m, Value: v})
 		}
 	}
@@ -132,10 +135,16 @@ func sortLabels(ls []Label) {
 	}
 }
 
-func (m *Match) matches(f *fields) bool {
-	return matchAny(m.Kind, f.get("kind")) && matchAny(m.Level, f.get("level")) &&
-		matchAny(m.Service, f.get("service")) && matchAny(m.LogType, f.get("log_type")) &&
-		matchAny(m.Tenant, f.get("tenant")) && matchAny(m.KeptBy, f.get("kept_by")) && m.matchAttrs(f)
+// matches says whether the route takes the record: its condition, or
+// the list form (sugar for the condition every listed field matching).
+func (c *compiled) matches(f *condition.Record) bool {
+	if c.when != nil {
+		return c.when.Eval(f)
+	}
+	m := &c.Match
+	return matchAny(m.Kind, f.Text("kind")) && matchAny(m.Level, f.Text("level")) &&
+		matchAny(m.Service, f.Text("service")) && matchAny(m.LogType, f.Text("log_type")) &&
+		matchAny(m.Tenant, f.Text("tenant")) && matchAny(m.KeptBy, f.Text("kept_by")) && m.matchAttrs(f)
 }
 
 func matchAny(want []string, got string) bool {
@@ -150,125 +159,12 @@ func matchAny(want []string, got string) bool {
 	return false
 }
 
-func (m *Match) matchAttrs(f *fields) bool {
+func (m *Match) matchAttrs(f *condition.Record) bool {
 	for k, want := range m.Attributes {
-		got, ok := attrText(f.rec.GetRecord().Attributes(), k)
-		if !ok || !matchAny([]string{want}, got) {
+		got, ok := f.Attr(k)
+		if !ok || !matchAny([]string{want}, got.Text()) {
 			return false
 		}
 	}
 	return true
-}
-
-// fields reads routing fields of a record.
-type fields struct {
-	rec *v1.EnrichedRecord
-}
-
-func (f *fields) get(name string) string {
-	env := f.rec.GetRecord()
-	sub := f.rec.GetSubmission()
-	if sub == nil {
-		sub = env.Submission()
-	}
-	switch name {
-	case "kind":
-		return env.Kind()
-	case "service":
-		return env.Service()
-	case "level":
-		if l := env.GetLog(); l != nil {
-			return l.GetSeverityNumber().Level()
-		}
-		if env.GetSpan().GetStatus().GetCode() == v1.StatusCode_STATUS_CODE_ERROR {
-			return v1.LevelError
-		}
-		return v1.LevelInfo
-	case "namespace":
-		return env.Resource().GetNamespace()
-	case "cluster":
-		return env.Resource().GetCluster()
-	case "node":
-		return env.Resource().GetNode()
-	case "pod":
-		return env.Resource().GetPod()
-	case "container":
-		return env.Resource().GetContainer()
-	case "log_type":
-		if l := env.GetLog(); l != nil {
-			return l.GetLogType().Name()
-		}
-		return ""
-	case "stage":
-		if s := sub.GetStage().Name(); s != "" {
-			return s
-		}
-		return f.rec.GetSpan().GetStage().Name()
-	case "tenant":
-		for _, k := range []string{"tenant", "tenant.id"} {
-			if v, ok := attrText(env.Attributes(), k); ok {
-				return v
-			}
-			if v, ok := attrText(env.Resource().GetAttributes(), k); ok {
-				return v
-			}
-		}
-		return ""
-	case "kept_by":
-		return f.rec.GetSampling().GetKeptBy()
-	case "submit_id":
-		return sub.GetSubmitId()
-	case "user_id":
-		return sub.GetUserId()
-	case "problem_id":
-		return sub.GetProblemId()
-	case "lang":
-		return sub.GetLang()
-	case "submission_seq":
-		if sub == nil || sub.SubmissionSeq == nil {
-			return ""
-		}
-		return strconv.FormatUint(uint64(sub.GetSubmissionSeq()), 10)
-	case "record_id":
-		return f.rec.GetRecordId()
-	case "trace_id":
-		return hexOrEmpty(env.TraceID())
-	case "span_id":
-		if l := env.GetLog(); l != nil {
-			return hexOrEmpty(l.GetSpanId())
-		}
-		return hexOrEmpty(env.GetSpan().GetSpanId())
-	case "parent_span_id":
-		if sp := env.GetSpan(); sp != nil {
-			return hexOrEmpty(sp.GetParentSpanId())
-		}
-		return hexOrEmpty(f.rec.GetSpan().GetParentSpanId())
-	}
-	return ""
-}
-
-func hexOrEmpty(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	return hex.EncodeToString(b)
-}
-
-func attrText(attrs []*v1.KeyValue, key string) (string, bool) {
-	for _, kv := range attrs {
-		if kv.GetKey() == key {
-			switch x := kv.GetValue().GetValue().(type) {
-			case *v1.AnyValue_StringValue:
-				return x.StringValue, true
-			case *v1.AnyValue_IntValue:
-				return strconv.FormatInt(x.IntValue, 10), true
-			case *v1.AnyValue_BoolValue:
-				return strconv.FormatBool(x.BoolValue), true
-			case *v1.AnyValue_DoubleValue:
-				return strconv.FormatFloat(x.DoubleValue, 'g', -1, 64), true
-			}
-			return "", true
-		}
-	}
-	return "", false
 }

@@ -205,3 +205,82 @@ func TestLoad_ExampleRoutes(t *testing.T) {
 		t.Errorf("loki took a span")
 	}
 }
+
+// A bytes attribute is matched by its text in the vocabulary (standard
+// base64); before the shared vocabulary the router saw it as "" and no
+// attribute match could select it.
+func TestRoute_BytesAttributeMatchesAsBase64(t *testing.T) {
+	r := mustRouter(t, `routes:
+  - name: raw
+    match: {attributes: {payload: "aGk="}}
+    sinks: [es]
+    index: raw
+`)
+	rec := logRec(v1.SeverityNumber_SEVERITY_NUMBER_INFO, "judge", &v1.KeyValue{Key: "payload", Value: &v1.AnyValue{Value: &v1.AnyValue_BytesValue{BytesValue: []byte("hi")}}})
+	if d, ok := r.Route("es", rec); !ok || d.Index != "raw" {
+		t.Errorf("route = %+v %v, want index raw", d, ok)
+	}
+}
+
+// A route's match can be a condition in the rules' language; the list
+// form stays as sugar beside it.
+func TestRoute_MatchExpression(t *testing.T) {
+	r := mustRouter(t, `routes:
+  - name: warn-spans
+    match: 'kind == "span" and level >= warn'
+    sinks: [es]
+    index: "spans-{level}"
+  - name: judge-5xx
+    match: 'service == "judge" and attr["http.status_code"] in [500, 502] and kept_by startsWith "head:"'
+    sinks: [es]
+    index: judge-5xx
+  - name: audit
+    match: {log_type: [audit], service: [grader]}
+    sinks: [es]
+    index: audit
+  - name: rest
+    sinks: ["*"]
+    index: rest
+`)
+	info := spanRec()
+	info.Record.GetSpan().Status = nil
+	for _, tt := range []struct {
+		name string
+		rec  *v1.EnrichedRecord
+		want string
+	}{
+		{"error span", spanRec(), "spans-error"},
+		{"info span", info, "rest"},
+		{"judge 502", logRec(v1.SeverityNumber_SEVERITY_NUMBER_INFO, "judge", intAttr("http.status_code", 502)), "judge-5xx"},
+		{"judge 200", logRec(v1.SeverityNumber_SEVERITY_NUMBER_INFO, "judge", intAttr("http.status_code", 200)), "rest"},
+		{"grader audit (list form)", logRec(v1.SeverityNumber_SEVERITY_NUMBER_INFO, "grader"), "audit"},
+	} {
+		if d, ok := r.Route("es", tt.rec); !ok || d.Index != tt.want {
+			t.Errorf("%s: routed to %q (%v), want %q", tt.name, d.Index, ok, tt.want)
+		}
+	}
+}
+
+// A bad condition is an error at config load, naming the route and
+// pointing at the column; a reload with it keeps the old routes.
+func TestParse_BadMatchExpression(t *testing.T) {
+	for doc, want := range map[string]string{
+		`routes: [{name: a, match: 'level >= eror', sinks: [es]}]`:      "routes[0] (a).match: column 10: unknown field \"eror\"",
+		`routes: [{name: a, match: 'span.duration > 10', sinks: [es]}]`: "routes[0] (a).match: column 17: span.duration compares with a duration",
+		`routes: [{name: a, match: 'kind ==', sinks: [es]}]`:            "routes[0] (a).match: column 7: unexpected token EOF",
+		`routes: [{name: a, match: 'service', sinks: [es]}]`:            "routes[0] (a).match: column 1: not a condition",
+	} {
+		_, err := Parse([]byte(doc))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %q", doc, err, want)
+		}
+	}
+	r := mustRouter(t, `routes: [{name: a, match: 'kind == "log"', sinks: [es], index: a}]`)
+	bad := Config{Routes: []Route{{Name: "a", Match: Match{When: `kind = "span"`}, Sinks: []string{"es"}, Index: "b"}}}
+	if err := r.Reload(bad); err == nil || !strings.Contains(err.Error(), `did you mean "=="?`) {
+		t.Fatalf("reload: %v", err)
+	}
+	if d, ok := r.Route("es", logRec(v1.SeverityNumber_SEVERITY_NUMBER_INFO, "judge")); !ok || d.Index != "a" {
+		t.Errorf("after a bad reload: %+v %v, want the old route", d, ok)
+	}
+}

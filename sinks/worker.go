@@ -383,15 +383,16 @@ func batchRecord(batch []*kgo.Record, offset int64) *kgo.Record {
 	return batch[lo]
 }
 
-// DLQ headers.
+// DLQ headers: the record vocabulary's (schemas/logweave/v1), shared with
+// enrich's dead letters.
 const (
-	HeaderSink            = "logweave.sink"
-	HeaderReason          = "logweave.reason"
-	HeaderError           = "logweave.error"
-	HeaderSourceTopic     = "logweave.source.topic"
-	HeaderSourcePartition = "logweave.source.partition"
-	HeaderSourceOffset    = "logweave.source.offset"
-	HeaderRecordID        = "logweave.record_id"
+	HeaderSink            = v1.HeaderDLQSink
+	HeaderReason          = v1.HeaderDLQReason
+	HeaderError           = v1.HeaderDLQError
+	HeaderSourceTopic     = v1.HeaderDLQSourceTopic
+	HeaderSourcePartition = v1.HeaderDLQSourcePartition
+	HeaderSourceOffset    = v1.HeaderDLQSourceOffset
+	HeaderRecordID        = v1.HeaderDLQRecordID
 )
 
 // deadLetter writes records to the DLQ, retrying failed produces with

@@ -16,7 +16,10 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-var durationType = reflect.TypeOf(time.Duration(0))
+var (
+	durationType    = reflect.TypeOf(time.Duration(0))
+	unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+)
 
 // Decode decodes the YAML document b into dst, a pointer to a struct whose
 // current values are the defaults: keys the document omits keep them.
@@ -55,6 +58,11 @@ func check(n *yaml.Node, t reflect.Type, path string, getenv func(string) string
 	}
 	switch t.Kind() {
 	case reflect.Struct:
+		if n.Kind == yaml.ScalarNode && reflect.PointerTo(t).Implements(unmarshalerType) {
+			// A struct with a scalar form of its own (a route's match
+			// condition): its UnmarshalYAML reads the value.
+			return expandNode(n, path, getenv)
+		}
 		return checkStruct(n, t, path, getenv)
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {

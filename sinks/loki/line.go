@@ -19,8 +19,8 @@ func appendLine(b []byte, r *v1.EnrichedRecord) []byte {
 		b = kv(b, "msg", l.GetBody())
 	} else if sp := env.GetSpan(); sp != nil {
 		b = kv(b, "msg", "span "+sp.GetName())
-		if sp.GetEndTimeUnixNano() >= sp.GetStartTimeUnixNano() {
-			b = kvRaw(b, "duration_ms", strconv.FormatFloat(float64(sp.GetEndTimeUnixNano()-sp.GetStartTimeUnixNano())/1e6, 'f', -1, 64))
+		if d, ok := sp.DurationNanos(); ok {
+			b = kvRaw(b, "duration_ms", strconv.FormatFloat(float64(d)/1e6, 'f', -1, 64))
 		}
 		b = kv(b, "status", sp.GetStatus().GetCode().Name())
 		b = kv(b, "status_message", sp.GetStatus().GetMessage())
@@ -36,23 +36,9 @@ func appendLine(b []byte, r *v1.EnrichedRecord) []byte {
 	}
 	b = kv(b, "kept_by", r.GetSampling().GetKeptBy())
 	for _, a := range env.Attributes() {
-		b = kv(b, sanitizeKey(a.GetKey()), attrText(a.GetValue()))
+		b = kv(b, sanitizeKey(a.GetKey()), a.GetValue().Text())
 	}
 	return b
-}
-
-func attrText(v *v1.AnyValue) string {
-	switch x := v.GetValue().(type) {
-	case *v1.AnyValue_StringValue:
-		return x.StringValue
-	case *v1.AnyValue_IntValue:
-		return strconv.FormatInt(x.IntValue, 10)
-	case *v1.AnyValue_DoubleValue:
-		return strconv.FormatFloat(x.DoubleValue, 'g', -1, 64)
-	case *v1.AnyValue_BoolValue:
-		return strconv.FormatBool(x.BoolValue)
-	}
-	return ""
 }
 
 // sanitizeKey keeps logfmt keys parseable by LogQL's logfmt stage.

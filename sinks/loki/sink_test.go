@@ -488,3 +488,19 @@ func BenchmarkPushBody(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
 }
+
+// Bytes and composite attribute values appear in the line in the
+// vocabulary's text form (base64, JSON); before the shared vocabulary the
+// Loki line left them out.
+func TestLine_BytesAndCompositeAttributes(t *testing.T) {
+	kvs := []*v1.KeyValue{
+		{Key: "raw", Value: &v1.AnyValue{Value: &v1.AnyValue_BytesValue{BytesValue: []byte("hi")}}},
+		{Key: "limits", Value: &v1.AnyValue{Value: &v1.AnyValue_KvlistValue{KvlistValue: &v1.KeyValueList{Values: []*v1.KeyValue{
+			{Key: "cpu", Value: &v1.AnyValue{Value: &v1.AnyValue_DoubleValue{DoubleValue: 1.5}}}}}}}},
+	}
+	rec := &v1.EnrichedRecord{Record: &v1.Envelope{Record: &v1.Envelope_Log{Log: &v1.Log{Body: "x", Attributes: kvs}}}}
+	got := string(appendLine(nil, rec))
+	if want := `msg=x raw="aGk=" limits="{\"cpu\":1.5}"`; got != want {
+		t.Errorf("line = %s, want %s", got, want)
+	}
+}

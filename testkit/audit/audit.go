@@ -5,8 +5,8 @@ package audit
 
 import (
 	"github.com/logweave/logweave/enrich"
-	"github.com/logweave/logweave/enrich/expr"
 	"github.com/logweave/logweave/gen"
+	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )
 
 // Expected returns the number of records each submission must have kept
@@ -33,9 +33,9 @@ func ExpectedKind(entries []gen.ManifestEntry, rules *enrich.Rules, kind string)
 				n += rc.Count
 				continue
 			}
-			rank := expr.LevelRank(rc.Level)
+			rank := v1.LevelRank(rc.Level)
 			if rc.Kind == "span" {
-				rank = 3 // spans of submissions without errors sample like info
+				rank = v1.RankInfo // spans of submissions without errors sample like info
 			}
 			if u < rules.HeadRate(rank, rc.Service) {
 				n += rc.Count

@@ -35,11 +35,11 @@ func (n SeverityNumber) Level() string {
 func (e *Envelope) Kind() string {
 	switch e.GetRecord().(type) {
 	case *Envelope_Log:
-		return "log"
+		return KindLog
 	case *Envelope_Span:
-		return "span"
+		return KindSpan
 	case *Envelope_TraceLink:
-		return "trace_link"
+		return KindTraceLink
 	}
 	return ""
 }
