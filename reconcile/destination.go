@@ -2,11 +2,42 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/logweave/logweave/router"
 	"github.com/logweave/logweave/sinks"
+	"github.com/logweave/logweave/sinks/elasticsearch"
+	"github.com/logweave/logweave/sinks/loki"
 )
+
+// ErrNotReconcilable is returned by NewDestination for a sink whose
+// destination reconcile cannot look records up in.
+var ErrNotReconcilable = errors.New("only elasticsearch and loki sinks can be reconciled")
+
+// NewDestination returns the lookup of a sink from its destination section
+// (sinks.Factory.DefaultConfig's type, decoded from the configuration):
+// an Elasticsearch search over index (a pattern such as logweave-*), or
+// Loki queries. Other sections: ErrNotReconcilable.
+func NewDestination(section sinks.Section, index string) (Destination, error) {
+	var (
+		d   Destination
+		err error
+	)
+	switch c := section.(type) {
+	case *elasticsearch.Config:
+		d, err = NewElasticsearch(*c, index)
+	case *loki.Config:
+		d, err = NewLoki(*c)
+	default:
+		err = ErrNotReconcilable
+	}
+	if err != nil {
+		// Not d: a nil *Elasticsearch in a Destination would not be nil.
+		return nil, err
+	}
+	return d, nil
+}
 
 // Destination looks up what a sink's destination holds for a submission.
 type Destination interface {

@@ -13,7 +13,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("enrich: {completion_grace: 6s, max_pending_bytes: -1}\nunknown: 1\n"), "")
 	f.Add([]byte("${"), "")
 	f.Fuzz(func(t *testing.T, b []byte, env string) {
-		cfg := Default()
+		cfg := Default(testTypes)
 		if err := Parse(b, &cfg, func(string) string { return env }); err != nil {
 			return
 		}
