@@ -40,6 +40,10 @@ type Factory interface {
 	DefaultConfig() Section
 	// New builds a destination from a section made by DefaultConfig.
 	New(ctx context.Context, set Settings, cfg Section) (Sink, error)
+	// NewLookup builds what `logweave reconcile` looks records up with,
+	// from a section made by DefaultConfig; ErrNoLookup when the type
+	// has none.
+	NewLookup(cfg Section, o LookupOptions) (Lookup, error)
 }
 
 // NewFactory returns the Factory of a destination type whose section is a
@@ -49,8 +53,32 @@ type Factory interface {
 func NewFactory[C any, P interface {
 	*C
 	Section
-}, S Sink](typ string, def func() C, create func(ctx context.Context, set Settings, cfg C) (S, error)) Factory {
-	return &factory[C, P, S]{typ: typ, def: def, create: create}
+}, S Sink](typ string, def func() C, create func(ctx context.Context, set Settings, cfg C) (S, error), opts ...FactoryOption[C]) Factory {
+	f := &factory[C, P, S]{typ: typ, def: def, create: create}
+	for _, o := range opts {
+		o(&f.extra)
+	}
+	return f
+}
+
+// FactoryOption adds an optional capability to a factory.
+type FactoryOption[C any] func(*factoryExtra[C])
+
+type factoryExtra[C any] struct {
+	lookup func(C, LookupOptions) (Lookup, error)
+}
+
+// WithLookup gives the type a Lookup, built by fn from the sink's section.
+func WithLookup[C any, L Lookup](fn func(cfg C, o LookupOptions) (L, error)) FactoryOption[C] {
+	return func(e *factoryExtra[C]) {
+		e.lookup = func(c C, o LookupOptions) (Lookup, error) {
+			l, err := fn(c, o)
+			if err != nil {
+				return nil, err // not l: see New
+			}
+			return l, nil
+		}
+	}
 }
 
 type factory[C any, P interface {
@@ -60,6 +88,7 @@ type factory[C any, P interface {
 	typ    string
 	def    func() C
 	create func(context.Context, Settings, C) (S, error)
+	extra  factoryExtra[C]
 }
 
 func (f *factory[C, P, S]) Type() string { return f.typ }
@@ -69,10 +98,29 @@ func (f *factory[C, P, S]) DefaultConfig() Section {
 	return P(&c)
 }
 
-func (f *factory[C, P, S]) New(ctx context.Context, set Settings, cfg Section) (Sink, error) {
+func (f *factory[C, P, S]) section(cfg Section) (P, error) {
 	c, ok := cfg.(P)
 	if !ok || c == nil {
-		return nil, fmt.Errorf("building %s sink %q: its section is a %T, not a %T", f.typ, set.Name, cfg, P(nil))
+		return nil, fmt.Errorf("the section of a %s sink is a %T, not a %T", f.typ, cfg, P(nil))
+	}
+	return c, nil
+}
+
+func (f *factory[C, P, S]) NewLookup(cfg Section, o LookupOptions) (Lookup, error) {
+	if f.extra.lookup == nil {
+		return nil, ErrNoLookup
+	}
+	c, err := f.section(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return f.extra.lookup(*c, o)
+}
+
+func (f *factory[C, P, S]) New(ctx context.Context, set Settings, cfg Section) (Sink, error) {
+	c, err := f.section(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("building sink %q: %w", set.Name, err)
 	}
 	if set.Registerer == nil {
 		set.Registerer = prometheus.NewRegistry()

@@ -21,14 +21,18 @@ type testSink struct {
 	dir, name string
 }
 
-func testFactory() Factory {
+type testLookup struct{ index string }
+
+func (*testLookup) Lookup(context.Context, LookupQuery) ([]Found, error) { return nil, nil }
+
+func testFactory(opts ...FactoryOption[testSection]) Factory {
 	return NewFactory("test", func() testSection { return testSection{Dir: "d"} },
 		func(_ context.Context, set Settings, c testSection) (*testSink, error) {
 			if c.Dir == "fail" {
 				return nil, errors.New("refused")
 			}
 			return &testSink{dir: c.Dir, name: set.Name}, nil
-		})
+		}, opts...)
 }
 
 func TestFactory_BuildsFromItsSection(t *testing.T) {
@@ -58,7 +62,26 @@ func TestFactory_BuildsFromItsSection(t *testing.T) {
 func TestFactory_RefusesAnotherTypesSection(t *testing.T) {
 	type other struct{ testSection }
 	_, err := testFactory().New(context.Background(), Settings{Name: "a"}, &other{})
-	if err == nil || !strings.Contains(err.Error(), `building test sink "a": its section is a *sinks.other`) {
+	if err == nil || !strings.Contains(err.Error(), `building sink "a": the section of a test sink is a *sinks.other`) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestFactory_LookupOnlyWhenGiven(t *testing.T) {
+	if l, err := testFactory().NewLookup(&testSection{Dir: "d"}, LookupOptions{}); l != nil || !errors.Is(err, ErrNoLookup) {
+		t.Fatalf("a type without WithLookup: %#v, %v", l, err)
+	}
+	f := testFactory(WithLookup(func(c testSection, o LookupOptions) (*testLookup, error) {
+		if c.Dir == "fail" {
+			return nil, errors.New("refused")
+		}
+		return &testLookup{index: o.Index}, nil
+	}))
+	l, err := f.NewLookup(&testSection{Dir: "d"}, LookupOptions{Index: "logweave-*"})
+	if err != nil || l.(*testLookup).index != "logweave-*" {
+		t.Fatalf("NewLookup = %#v, %v", l, err)
+	}
+	if l, err := f.NewLookup(&testSection{Dir: "fail"}, LookupOptions{}); l != nil || err == nil {
+		t.Fatalf("a failed lookup must return a nil Lookup and the error: %#v, %v", l, err)
 	}
 }

@@ -38,7 +38,7 @@ func TestAddingASink_NamesExist(t *testing.T) {
 	}
 	comp := readRepoFile(t, "cmd/logweave/components.go")
 	for _, name := range []string{"sinkTypes()", "cmd/logweave/components.go", "sinks.Factories{file.NewFactory(), elasticsearch.NewFactory(), loki.NewFactory()",
-		"sinks.NewFactory", "sinks.Settings", "sinks.PartitionReleaser", "reconcile.NewDestination", "document.Append"} {
+		"sinks.NewFactory", "sinks.Settings", "sinks.PartitionReleaser", "sinks.WithLookup", "sinks/elasticsearch/lookup.go", "sinks/loki/lookup.go", "document.Append"} {
 		if !strings.Contains(doc, name) {
 			t.Errorf("the page does not mention %s", name)
 		}

@@ -139,10 +139,11 @@ func reconcileTargets(ctx context.Context, cfg config.Config, only []string, ind
 		if len(wanted) > 0 && !wanted[sc.Name] {
 			continue
 		}
-		dest, err := reconcile.NewDestination(sc.Settings, index)
-		if errors.Is(err, reconcile.ErrNotReconcilable) {
+		f, _ := cfg.SinkTypes.Get(sc.Type) // config.Load checked the type
+		dest, err := f.NewLookup(sc.Settings, sinks.LookupOptions{Index: index})
+		if errors.Is(err, sinks.ErrNoLookup) {
 			if wanted[sc.Name] {
-				fmt.Fprintf(stderr, "logweave reconcile: sink %q is of type %s; %v\n", sc.Name, sc.Type, err)
+				fmt.Fprintf(stderr, "logweave reconcile: sink %q is of type %s: %v\n", sc.Name, sc.Type, err)
 				return nil, 2
 			}
 			continue

@@ -11,5 +11,5 @@ import (
 func NewFactory() sinks.Factory {
 	return sinks.NewFactory("loki", Default, func(_ context.Context, set sinks.Settings, cfg Config) (*Sink, error) {
 		return New(cfg, set.Registerer, set.Name)
-	})
+	}, sinks.WithLookup(func(cfg Config, _ sinks.LookupOptions) (*Lookup, error) { return NewLookup(cfg) }))
 }
