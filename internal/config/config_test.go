@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -373,5 +374,38 @@ sinks:
 	}
 	if ec.APIKey != "c2VjcmV0" {
 		t.Errorf("Redacted modified the config")
+	}
+}
+
+// TestParse_DocsSinkExamples: every `sinks:` example of the docs loads as
+// it is written, each entry with its type's section.
+func TestParse_DocsSinkExamples(t *testing.T) {
+	pages, err := filepath.Glob("../../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := regexp.MustCompile("(?s)```yaml\n(sinks:\n.*?)```")
+	n := 0
+	for _, page := range pages {
+		b, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range block.FindAllStringSubmatch(string(b), -1) {
+			n++
+			cfg := Default(testTypes)
+			if err := Parse([]byte(m[1]), &cfg, func(string) string { return "set" }); err != nil {
+				t.Errorf("%s: example does not load: %v\n%s", page, err, m[1])
+				continue
+			}
+			for _, s := range cfg.Sinks {
+				if f, ok := testTypes.Get(s.Type); !ok || s.Settings == nil || reflect.TypeOf(s.Settings) != reflect.TypeOf(f.DefaultConfig()) {
+					t.Errorf("%s: sink %q of type %q has section %T", page, s.Name, s.Type, s.Settings)
+				}
+			}
+		}
+	}
+	if n < 3 {
+		t.Errorf("found %d sinks: examples in docs/, want the elasticsearch, loki and adding-a-sink ones", n)
 	}
 }
