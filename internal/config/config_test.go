@@ -258,6 +258,11 @@ func TestLoad_Errors(t *testing.T) {
 			want: `sinks[0].type: "s3" is not allowed (allowed: file, elasticsearch, loki)`,
 		},
 		{
+			name: "sink section set twice",
+			yaml: "sinks:\n  - name: a\n    type: file\n    file: {dir: /tmp/a}\n    file: {dir: /tmp/b}\n",
+			want: "sinks[0].file: set twice (line 5)",
+		},
+		{
 			name: "bad yaml",
 			yaml: "kafka: [\n",
 			want: "parsing yaml: yaml: line 1: did not find expected node content",

@@ -138,12 +138,12 @@ func checkStruct(n *yaml.Node, t reflect.Type, path string, getenv func(string) 
 		k := n.Content[i]
 		ft, ok := fields[k.Value]
 		switch {
-		case !ok && open:
-			// Left to the caller (see Open).
-		case !ok:
-			errs = append(errs, UnknownKey(path, k.Value, k.Line, sortedKeys(fields)))
 		case seen[k.Value]:
 			errs = append(errs, fmt.Errorf("%s: set twice (line %d)", join(path, k.Value), k.Line))
+		case !ok && open:
+			seen[k.Value] = true // the value is left to the caller (see Open)
+		case !ok:
+			errs = append(errs, UnknownKey(path, k.Value, k.Line, sortedKeys(fields)))
 		default:
 			seen[k.Value] = true
 			errs = append(errs, check(n.Content[i+1], ft, join(path, k.Value), getenv))
