@@ -1,39 +1,9 @@
 package reconcile
 
 import (
-	"context"
-	"time"
-
 	"github.com/logweave/logweave/router"
 	"github.com/logweave/logweave/sinks"
 )
-
-// Destination looks up what a sink's destination holds for a submission.
-type Destination interface {
-	// Lookup returns every copy the destination holds of the records of
-	// q's submission: a record_id twice means a duplicate.
-	Lookup(ctx context.Context, q Query) ([]Found, error)
-}
-
-// Query is one submission's lookup.
-type Query struct {
-	// Field and Value select the submission: submit_id, or trace_id for
-	// records that carry no submit_id.
-	Field, Value string
-	// Expected are the records the destination should hold (their routed
-	// destinations say where: index, labels, tenant).
-	Expected []*sinks.Record
-	// From and To bound the event times searched, for destinations that
-	// need a time range (Loki).
-	From, To time.Time
-}
-
-// Found is one copy of a record in a destination.
-type Found struct {
-	RecordID string
-	// Where says where the copy is (index, or tenant and stream).
-	Where string
-}
 
 // Target is one sink to check.
 type Target struct {
@@ -42,8 +12,8 @@ type Target struct {
 	Name string
 	// Router routes the enriched records for this sink.
 	Router *router.Router
-	// Dest looks records up.
-	Dest Destination
+	// Dest looks records up (the sink type's Factory.NewLookup).
+	Dest sinks.Lookup
 	// Writer re-drives missing records on repair: the sink's own
 	// destination, idempotent per record_id. Nil: repair is not possible.
 	Writer sinks.Sink

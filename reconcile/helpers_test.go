@@ -164,11 +164,13 @@ func (f *fixture) deliver(name string, dest sinks.Sink) {
 // options checks the es and loki sinks from a minute before the records.
 func (f *fixture) options() Options {
 	f.t.Helper()
-	esl, err := NewElasticsearch(f.esConfig(), "logweave-*")
+	// Through the factories, as logweave reconcile builds them.
+	ec, lc := f.esConfig(), f.lokiConfig()
+	esl, err := elasticsearch.NewFactory().NewLookup(&ec, sinks.LookupOptions{Index: "logweave-*"})
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	ll, err := NewLoki(f.lokiConfig())
+	ll, err := loki.NewFactory().NewLookup(&lc, sinks.LookupOptions{})
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -239,7 +239,7 @@ func check(ctx context.Context, t *target, s *submission, dlq map[string]bool, m
 		list = append(list, r)
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].Enriched.GetRecordId() < list[j].Enriched.GetRecordId() })
-	q := Query{Field: s.field, Value: s.value, Expected: list,
+	q := sinks.LookupQuery{Field: s.field, Value: s.value, Expected: list,
 		From: time.Unix(0, s.minTime).Add(-margin), To: time.Unix(0, s.maxTime).Add(margin)}
 	found, err := t.Dest.Lookup(ctx, q)
 	if err != nil {

@@ -184,7 +184,7 @@ func keys(m map[string]*SinkResult) []string {
 
 func TestSinkResult_Compare(t *testing.T) {
 	exp := map[string]*sinks.Record{"a": {}, "b": {}, "c": {}, "p": {}}
-	found := []Found{{RecordID: "a"}, {RecordID: "a"}, {RecordID: "b"}, {RecordID: "x"}, {RecordID: "d"}}
+	found := []sinks.Found{{RecordID: "a"}, {RecordID: "a"}, {RecordID: "b"}, {RecordID: "x"}, {RecordID: "d"}}
 	var r SinkResult
 	r.compare(exp, found, map[string]bool{"d": true}, map[string]bool{"p": true})
 	got := fmt.Sprintf("missing %v extra %v dup %v pending %v", r.Missing, r.Extra, r.Duplicated, r.Pending)

@@ -45,7 +45,7 @@ func (r *SinkResult) Clean() bool {
 	return len(r.Missing)+len(r.Extra)+len(r.Duplicated)+len(r.Pending)+len(r.RepairRejected) == 0
 }
 
-func (r *SinkResult) compare(expected map[string]*sinks.Record, found []Found, dlq, pending map[string]bool) {
+func (r *SinkResult) compare(expected map[string]*sinks.Record, found []sinks.Found, dlq, pending map[string]bool) {
 	r.Expected, r.Found = len(expected), len(found)
 	r.Missing, r.Extra, r.Duplicated, r.Pending = nil, nil, nil, nil
 	count := map[string]int{}

@@ -27,7 +27,7 @@ func runConfig(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args[1:]); err != nil {
 		return parseFailed(err)
 	}
-	cfg, err := config.Load(common.configPath, os.Getenv, common.apply)
+	cfg, err := config.Load(common.configPath, sinkTypes(), os.Getenv, common.apply)
 	if err != nil {
 		fmt.Fprintf(stderr, "invalid configuration:\n%s\n", indent(err.Error()))
 		return 1

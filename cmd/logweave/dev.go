@@ -18,6 +18,9 @@ import (
 	"github.com/logweave/logweave/internal/broker"
 	"github.com/logweave/logweave/internal/config"
 	"github.com/logweave/logweave/ops"
+	"github.com/logweave/logweave/sinks/elasticsearch"
+	"github.com/logweave/logweave/sinks/file"
+	"github.com/logweave/logweave/sinks/loki"
 )
 
 func runDev(args []string, stdout, stderr io.Writer) int {
@@ -81,21 +84,21 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 		c.Ingest.GRPCListen = grpcListen
 		if lokiURL != "" {
 			if _, ok := c.Sink("loki"); !ok {
-				lk := config.DefaultSink("loki", "loki")
-				lk.Loki.URL = lokiURL
+				lk := c.DefaultSink("loki", "loki")
+				lk.Settings.(*loki.Config).URL = lokiURL
 				c.Sinks = append(c.Sinks, lk)
 			}
 		}
 		if esURL != "" {
 			if _, ok := c.Sink("es"); !ok {
-				es := config.DefaultSink("es", "elasticsearch")
-				es.Elasticsearch.URLs = []string{esURL}
+				es := c.DefaultSink("es", "elasticsearch")
+				es.Settings.(*elasticsearch.Config).URLs = []string{esURL}
 				c.Sinks = append(c.Sinks, es)
 			}
 		}
 		for i := range c.Sinks {
-			if c.Sinks[i].Type == "file" && c.Sinks[i].File.Dir == filepath.Join(".logweave", "files") {
-				c.Sinks[i].File.Dir = filepath.Join(dataDir, "files")
+			if fc, ok := c.Sinks[i].Settings.(*file.Config); ok && fc.Dir == filepath.Join(".logweave", "files") {
+				fc.Dir = filepath.Join(dataDir, "files")
 			}
 		}
 	}
@@ -176,8 +179,8 @@ func runPipeline(ctx context.Context, p *process, brokerAddr string, g devGen, e
 	}
 	fmt.Fprintf(p.stdout, "logweave dev: kafka %s | ingest %s (/v1/logs /v1/traces /v1/ndjson), %s | sinks %v\n", brokerAddr, url, grpcNote, sinkNames)
 	for _, sc := range p.cfg.Sinks {
-		if sc.Type == "file" {
-			fmt.Fprintf(p.stdout, "logweave dev: file sink %q writes %s\n", sc.Name, sc.File.Dir)
+		if fc, ok := sc.Settings.(*file.Config); ok {
+			fmt.Fprintf(p.stdout, "logweave dev: file sink %q writes %s\n", sc.Name, fc.Dir)
 		}
 	}
 	if g.rate > 0 {

@@ -18,7 +18,7 @@ import (
 
 // loadForTool loads the configuration for a one-shot command.
 func loadForTool(name string, common *commonFlags, stderr io.Writer) (config.Config, bool) {
-	cfg, err := config.Load(common.configPath, os.Getenv, common.apply)
+	cfg, err := config.Load(common.configPath, sinkTypes(), os.Getenv, common.apply)
 	if err != nil {
 		fmt.Fprintf(stderr, "logweave %s: invalid configuration:\n%s\n", name, indent(err.Error()))
 		return cfg, false

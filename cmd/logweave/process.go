@@ -118,7 +118,7 @@ func (p *process) reloadMetrics() *reload.Metrics {
 func runProcess(role string, f *commonFlags, extra func(*config.Config), stdout, stderr io.Writer,
 	fn func(ctx context.Context, p *process) error,
 ) int {
-	cfg, err := config.Load(f.configPath, os.Getenv, f.apply, extra)
+	cfg, err := config.Load(f.configPath, sinkTypes(), os.Getenv, f.apply, extra)
 	if err != nil {
 		fmt.Fprintf(stderr, "logweave %s: invalid configuration:\n%s\n", role, indent(err.Error()))
 		return 2

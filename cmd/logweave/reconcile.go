@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -138,15 +139,11 @@ func reconcileTargets(ctx context.Context, cfg config.Config, only []string, ind
 		if len(wanted) > 0 && !wanted[sc.Name] {
 			continue
 		}
-		var dest reconcile.Destination
-		switch sc.Type {
-		case "elasticsearch":
-			dest, err = reconcile.NewElasticsearch(sc.Elasticsearch, index)
-		case "loki":
-			dest, err = reconcile.NewLoki(sc.Loki)
-		default:
+		f, _ := cfg.SinkTypes.Get(sc.Type) // config.Load checked the type
+		dest, err := f.NewLookup(sc.Settings, sinks.LookupOptions{Index: index})
+		if errors.Is(err, sinks.ErrNoLookup) {
 			if wanted[sc.Name] {
-				fmt.Fprintf(stderr, "logweave reconcile: sink %q is of type %s; only elasticsearch and loki sinks can be reconciled\n", sc.Name, sc.Type)
+				fmt.Fprintf(stderr, "logweave reconcile: sink %q is of type %s: %v\n", sc.Name, sc.Type, err)
 				return nil, 2
 			}
 			continue

@@ -14,9 +14,6 @@ import (
 	"github.com/logweave/logweave/internal/reload"
 	"github.com/logweave/logweave/router"
 	"github.com/logweave/logweave/sinks"
-	"github.com/logweave/logweave/sinks/elasticsearch"
-	"github.com/logweave/logweave/sinks/file"
-	"github.com/logweave/logweave/sinks/loki"
 )
 
 func runSink(args []string, stdout, stderr io.Writer) int {
@@ -91,17 +88,13 @@ func newRouter(ctx context.Context, p *process) (*router.Router, error) {
 	return rt, nil
 }
 
-// newSink builds the destination of a sink entry.
+// newSink builds the destination of a sink entry with its type's factory.
 func newSink(ctx context.Context, p *process, sc config.Sink) (sinks.Sink, error) {
-	switch sc.Type {
-	case "file":
-		return file.New(sc.File)
-	case "elasticsearch":
-		return elasticsearch.New(ctx, sc.Elasticsearch, p.reg, sc.Name, elasticsearch.WithLogger(p.logger))
-	case "loki":
-		return loki.New(sc.Loki, p.reg, sc.Name)
+	f, ok := p.cfg.SinkTypes.Get(sc.Type)
+	if !ok {
+		return nil, fmt.Errorf("sink %q: type %q is not allowed (allowed: %s)", sc.Name, sc.Type, strings.Join(p.cfg.SinkTypes.Types(), ", "))
 	}
-	return nil, fmt.Errorf("sink %q: type %q is not supported", sc.Name, sc.Type)
+	return f.New(ctx, sinks.Settings{Name: sc.Name, Registerer: p.reg, Logger: p.logger}, sc.Settings)
 }
 
 func runSinkRunner(ctx context.Context, p *process, sc config.Sink, rt *router.Router) error {

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,9 +25,6 @@ import (
 	"github.com/logweave/logweave/internal/yamlstrict"
 	"github.com/logweave/logweave/router"
 	"github.com/logweave/logweave/sinks"
-	"github.com/logweave/logweave/sinks/elasticsearch"
-	"github.com/logweave/logweave/sinks/file"
-	"github.com/logweave/logweave/sinks/loki"
 )
 
 // Config is the whole logweave configuration file.
@@ -46,8 +45,14 @@ type Config struct {
 	// Router says which sinks take which records and how.
 	Router Router `yaml:"router"`
 	// Sinks are the destinations, each run by `logweave sink --name`.
-	// Default: one file sink called "file".
+	// Default: one file sink called "file" (when the build has the file
+	// type).
 	Sinks []Sink `yaml:"sinks"`
+
+	// SinkTypes are the destination types of this build (the factories
+	// listed in cmd/logweave/components.go); they decode and validate
+	// the sections of Sinks. Not part of the file.
+	SinkTypes sinks.Factories `yaml:"-"`
 }
 
 // Router is the `router:` section.
@@ -59,35 +64,107 @@ type Router struct {
 	ReloadInterval time.Duration `yaml:"reload_interval"`
 }
 
-// Sink is one entry of `sinks:`: the runtime settings plus the section of
-// its type.
+// Sink is one entry of `sinks:`: the runtime settings, the type, and the
+// section named after the type (`file:`, `elasticsearch:`, `loki:`, ...),
+// which the type's factory decodes over its defaults.
 type Sink struct {
 	sinks.Config `yaml:",inline"`
-	// Type is the destination: file.
+	// Type is the destination: one of the types of the build (file,
+	// elasticsearch, loki). Required.
 	Type string `yaml:"type"`
-	// File configures a file sink.
-	File file.Config `yaml:"file"`
-	// Elasticsearch configures an elasticsearch sink.
-	Elasticsearch elasticsearch.Config `yaml:"elasticsearch"`
-	// Loki configures a loki sink.
-	Loki loki.Config `yaml:"loki"`
+	// Settings is the destination's section, made by the type's factory
+	// (e.g. *file.Config); nil when the build has no such type. It is
+	// written in the file under the type's name.
+	Settings sinks.Section `yaml:"-"`
+
+	// The entry's other keys are the destination sections, decoded by
+	// Config.decodeSections once the types are known.
+	yamlstrict.Open `yaml:",inline"`
+	sections        []section
 }
 
-// DefaultSink returns the defaults of a sink entry.
-func DefaultSink(name, typ string) Sink {
-	return Sink{Config: sinks.DefaultConfig(name), Type: typ, File: file.Default(), Elasticsearch: elasticsearch.Default(), Loki: loki.Default()}
+// section is one key of a sink entry that is not a runtime setting.
+type section struct{ key, value *yaml.Node }
+
+// DefaultSink returns the defaults of a sink entry of type typ.
+func (c *Config) DefaultSink(name, typ string) Sink {
+	s := Sink{Config: sinks.DefaultConfig(name), Type: typ}
+	if f, ok := c.SinkTypes.Get(typ); ok {
+		s.Settings = f.DefaultConfig()
+	}
+	return s
 }
 
-// UnmarshalYAML starts every entry from the defaults, so an entry only
-// needs the fields it changes.
+// sinkKeys are the keys of a sink entry besides the sections.
+var sinkKeys = yamlstrict.Keys(reflect.TypeOf(Sink{}))
+
+// UnmarshalYAML starts every entry from the runtime defaults, so an entry
+// only needs the fields it changes, and keeps the sections for
+// decodeSections.
 func (s *Sink) UnmarshalYAML(n *yaml.Node) error {
-	*s = DefaultSink("", "")
+	*s = Sink{Config: sinks.DefaultConfig("")}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if !slices.Contains(sinkKeys, n.Content[i].Value) {
+			s.sections = append(s.sections, section{key: n.Content[i], value: n.Content[i+1]})
+		}
+	}
 	type plain Sink
 	return n.Decode((*plain)(s))
 }
 
-// SinkTypes are the sink types this build has.
-var SinkTypes = []string{"file", "elasticsearch", "loki"}
+// MarshalYAML writes the entry as the file has it: the section under the
+// type's name.
+func (s Sink) MarshalYAML() (any, error) {
+	var n yaml.Node
+	head := struct {
+		sinks.Config `yaml:",inline"`
+		Type         string `yaml:"type"`
+	}{s.Config, s.Type}
+	if err := n.Encode(head); err != nil {
+		return nil, err
+	}
+	if s.Settings != nil {
+		var sec yaml.Node
+		if err := sec.Encode(s.Settings); err != nil {
+			return nil, err
+		}
+		n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: s.Type}, &sec)
+	}
+	return &n, nil
+}
+
+// decodeSections gives every entry of Sinks decoded from the file its
+// section: the type's defaults with the file's section decoded over them.
+// A section of another known type is checked the same way and then
+// ignored, as it always was; any other key is an unknown key.
+func (c *Config) decodeSections(getenv func(string) string) error {
+	var errs []error
+	for i := range c.Sinks {
+		s := &c.Sinks[i]
+		if s.Settings == nil {
+			if f, ok := c.SinkTypes.Get(s.Type); ok {
+				s.Settings = f.DefaultConfig()
+			}
+		}
+		at := fmt.Sprintf("sinks[%d]", i)
+		for _, sec := range s.sections {
+			f, ok := c.SinkTypes.Get(sec.key.Value)
+			if !ok {
+				allowed := append(append([]string(nil), sinkKeys...), c.SinkTypes.Types()...)
+				slices.Sort(allowed)
+				errs = append(errs, yamlstrict.UnknownKey(at, sec.key.Value, sec.key.Line, allowed))
+				continue
+			}
+			dst := f.DefaultConfig()
+			if sec.key.Value == s.Type {
+				dst = s.Settings
+			}
+			errs = append(errs, yamlstrict.DecodeNode(sec.value, dst, at+"."+sec.key.Value, getenv))
+		}
+		s.sections = nil
+	}
+	return errors.Join(errs...)
+}
 
 // Sink returns the sink called name.
 func (c *Config) Sink(name string) (Sink, bool) {
@@ -99,9 +176,10 @@ func (c *Config) Sink(name string) (Sink, bool) {
 	return Sink{}, false
 }
 
-// Default returns the configuration used for everything the file omits.
-func Default() Config {
-	return Config{
+// Default returns the configuration used for everything the file omits,
+// for a build with the sink types sinkTypes.
+func Default(sinkTypes sinks.Factories) Config {
+	c := Config{
 		Log:             logging.Default(),
 		Admin:           admin.Default(),
 		ShutdownTimeout: 30 * time.Second,
@@ -109,8 +187,12 @@ func Default() Config {
 		Ingest:          ingest.Default(),
 		Enrich:          enrich.DefaultConfig(),
 		Router:          Router{ReloadInterval: 2 * time.Second},
-		Sinks:           []Sink{DefaultSink("file", "file")},
+		SinkTypes:       sinkTypes,
 	}
+	if _, ok := sinkTypes.Get("file"); ok {
+		c.Sinks = []Sink{c.DefaultSink("file", "file")}
+	}
+	return c
 }
 
 // Validate checks every section. The error joins one line per problem,
@@ -141,16 +223,11 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%sname: %q is used by another sink", at, s.Name))
 		}
 		names[s.Name] = true
-		switch s.Type {
-		case "file":
-			errs = append(errs, prefix(at+"file.", s.File.Validate()))
-		case "elasticsearch":
-			errs = append(errs, prefix(at+"elasticsearch.", s.Elasticsearch.Validate()))
-		case "loki":
-			errs = append(errs, prefix(at+"loki.", s.Loki.Validate()))
-		default:
-			errs = append(errs, fmt.Errorf("%stype: %q is not allowed (allowed: %s)", at, s.Type, strings.Join(SinkTypes, ", ")))
+		if s.Settings == nil {
+			errs = append(errs, fmt.Errorf("%stype: %q is not allowed (allowed: %s)", at, s.Type, strings.Join(c.SinkTypes.Types(), ", ")))
+			continue
 		}
+		errs = append(errs, prefix(at+s.Type+".", s.Settings.Validate()))
 	}
 	return errors.Join(errs...)
 }
@@ -178,14 +255,15 @@ type prefixed struct {
 func (e *prefixed) Error() string { return e.p + e.err.Error() }
 func (e *prefixed) Unwrap() error { return e.err }
 
-// Load reads path (empty for none), applies environment overrides from
-// getenv (os.Getenv when nil), then each apply function in order (command
-// line flags), and validates the result.
-func Load(path string, getenv func(string) string, apply ...func(*Config)) (Config, error) {
+// Load reads path (empty for none) for a build with the sink types
+// sinkTypes, applies environment overrides from getenv (os.Getenv when
+// nil), then each apply function in order (command line flags), and
+// validates the result.
+func Load(path string, sinkTypes sinks.Factories, getenv func(string) string, apply ...func(*Config)) (Config, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	cfg := Default()
+	cfg := Default(sinkTypes)
 	if path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -209,15 +287,20 @@ func Load(path string, getenv func(string) string, apply ...func(*Config)) (Conf
 	return cfg, nil
 }
 
-// Parse decodes YAML into cfg, which holds the defaults: keys the document
-// omits keep their value. Environment references are expanded with getenv.
+// Parse decodes YAML into cfg, which holds the defaults and the sink
+// types: keys the document omits keep their value. Environment references
+// are expanded with getenv.
 func Parse(b []byte, cfg *Config, getenv func(string) string) error {
-	return yamlstrict.Decode(b, cfg, getenv)
+	if err := yamlstrict.Decode(b, cfg, getenv); err != nil {
+		return err
+	}
+	return cfg.decodeSections(getenv)
 }
 
 // Redacted returns the configuration as YAML with every secret field
 // (tagged `secret:"true"`) that is set replaced by "[redacted]".
 func (c Config) Redacted() string {
+	c.SinkTypes = nil
 	v := redact(c)
 	b, err := yaml.Marshal(v)
 	if err != nil {

@@ -5,8 +5,8 @@ import "reflect"
 const redactedText = "[redacted]"
 
 // redact returns a deep copy of v in which every non-empty string field
-// tagged `secret:"true"` reads "[redacted]". Slices and maps are copied so
-// the original is never modified.
+// tagged `secret:"true"` reads "[redacted]". Slices, maps, pointers and
+// interface values are copied so the original is never modified.
 func redact(v any) any {
 	out := reflect.New(reflect.TypeOf(v)).Elem()
 	redactValue(out, reflect.ValueOf(v))
@@ -54,6 +54,14 @@ func redactValue(dst, src reflect.Value) {
 		p := reflect.New(src.Type().Elem())
 		redactValue(p.Elem(), src.Elem())
 		dst.Set(p)
+	case reflect.Interface:
+		// A sink's section (sinks.Section holding a *loki.Config).
+		if src.IsNil() {
+			return
+		}
+		e := reflect.New(src.Elem().Type()).Elem()
+		redactValue(e, src.Elem())
+		dst.Set(e)
 	default:
 		dst.Set(src)
 	}

@@ -19,7 +19,16 @@ import (
 var (
 	durationType    = reflect.TypeOf(time.Duration(0))
 	unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+	openType        = reflect.TypeOf(Open{})
 )
+
+// Open, embedded in a struct with the tag `yaml:",inline"`, lets the
+// struct's mapping hold keys besides its fields' keys, such as a sink
+// entry's destination section, whose key is a value of the entry (its
+// type). Decode leaves those keys unchecked and their values unexpanded;
+// the struct's UnmarshalYAML keeps their nodes, and the caller decodes them
+// with DecodeNode and reports the ones it does not know with UnknownKey.
+type Open struct{}
 
 // Decode decodes the YAML document b into dst, a pointer to a struct whose
 // current values are the defaults: keys the document omits keep them.
@@ -43,6 +52,35 @@ func Decode(b []byte, dst any, getenv func(string) string) error {
 		return fmt.Errorf("decoding: %w", err)
 	}
 	return nil
+}
+
+// DecodeNode decodes n, a part of a document that Decode left unchecked
+// (see Open), into dst as Decode does: path is where n sits in the
+// document, for the errors.
+func DecodeNode(n *yaml.Node, dst any, path string, getenv func(string) string) error {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil
+	}
+	if err := check(n, reflect.TypeOf(dst).Elem(), path, getenv); err != nil {
+		return err
+	}
+	if err := n.Decode(dst); err != nil {
+		return fmt.Errorf("%s: decoding: %w", path, err)
+	}
+	return nil
+}
+
+// Keys returns the keys the struct type t takes, sorted.
+func Keys(t reflect.Type) []string {
+	fields := map[string]reflect.Type{}
+	collectFields(t, fields)
+	return sortedKeys(fields)
+}
+
+// UnknownKey is the error for key, at line, in the mapping at path, which
+// takes the allowed keys.
+func UnknownKey(path, key string, line int, allowed []string) error {
+	return fmt.Errorf("%s: unknown key (line %d); allowed keys%s: %s", join(path, key), line, under(path), strings.Join(allowed, ", "))
 }
 
 // check walks the document against the Go type it will be decoded into. It
@@ -99,18 +137,19 @@ func checkStruct(n *yaml.Node, t reflect.Type, path string, getenv func(string) 
 		return fmt.Errorf("%s: expected a mapping (line %d)", orRoot(path), n.Line)
 	}
 	fields := map[string]reflect.Type{}
-	collectFields(t, fields)
+	open := collectFields(t, fields)
 	var errs []error
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := n.Content[i]
 		ft, ok := fields[k.Value]
 		switch {
-		case !ok:
-			errs = append(errs, fmt.Errorf("%s: unknown key (line %d); allowed keys%s: %s",
-				join(path, k.Value), k.Line, under(path), strings.Join(sortedKeys(fields), ", ")))
 		case seen[k.Value]:
 			errs = append(errs, fmt.Errorf("%s: set twice (line %d)", join(path, k.Value), k.Line))
+		case !ok && open:
+			seen[k.Value] = true // the value is left to the caller (see Open)
+		case !ok:
+			errs = append(errs, UnknownKey(path, k.Value, k.Line, sortedKeys(fields)))
 		default:
 			seen[k.Value] = true
 			errs = append(errs, check(n.Content[i+1], ft, join(path, k.Value), getenv))
@@ -120,13 +159,18 @@ func checkStruct(n *yaml.Node, t reflect.Type, path string, getenv func(string) 
 }
 
 // collectFields maps the yaml keys of t's fields to their types, with the
-// fields of `yaml:",inline"` structs merged in.
-func collectFields(t reflect.Type, fields map[string]reflect.Type) {
+// fields of `yaml:",inline"` structs merged in. It reports whether t takes
+// other keys too (an inline Open).
+func collectFields(t reflect.Type, fields map[string]reflect.Type) (open bool) {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if opts == "inline" && f.Type == openType {
+			open = true
+			continue
+		}
 		if opts == "inline" && f.Type.Kind() == reflect.Struct {
-			collectFields(f.Type, fields)
+			open = collectFields(f.Type, fields) || open
 			continue
 		}
 		if name == "" || name == "-" || !f.IsExported() {
@@ -134,6 +178,7 @@ func collectFields(t reflect.Type, fields map[string]reflect.Type) {
 		}
 		fields[name] = f.Type
 	}
+	return open
 }
 
 func checkScalar(n *yaml.Node, t reflect.Type, path string) error {

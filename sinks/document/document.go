@@ -3,7 +3,8 @@
 // fields people search by at the top level, fields always in the same order
 // so that the same record always renders to the same bytes.
 //
-// The shape is documented in docs/elasticsearch.md.
+// Its fields are the table Fields (fields.go), from which the index
+// template is made; the shape is documented in docs/elasticsearch.md.
 package document
 
 import (

@@ -66,24 +66,14 @@ func New(ctx context.Context, cfg Config, reg prometheus.Registerer, sinkName st
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	ecfg := es.Config{
-		Addresses:           cfg.URLs,
-		APIKey:              cfg.APIKey,
-		Username:            cfg.Username,
-		Password:            cfg.Password,
-		CompressRequestBody: cfg.Compress,
+	cl, err := newClient(cfg, func(ec *es.Config) {
+		ec.CompressRequestBody = cfg.Compress
 		// The sink runtime retries, per item; the transport must not
 		// retry whole bulk requests behind its back.
-		DisableRetry: true,
-	}
-	tr, err := tlsca.Transport("elasticsearch ca_file", cfg.CAFile)
+		ec.DisableRetry = true
+	})
 	if err != nil {
 		return nil, err
-	}
-	ecfg.Transport = tr
-	cl, err := es.NewClient(ecfg)
-	if err != nil {
-		return nil, fmt.Errorf("creating elasticsearch client: %w", err)
 	}
 	s := &Sink{cfg: cfg, cl: cl, m: newMetrics(reg, sinkName)}
 	if cfg.Template.Install {
@@ -139,6 +129,25 @@ func (s *Sink) installTemplate(ctx context.Context) error {
 		return &transientError{err}
 	}
 	return nil
+}
+
+// newClient returns a client with cfg's nodes, credentials and CA bundle;
+// adjust sets the rest.
+func newClient(cfg Config, adjust func(*es.Config)) (*es.Client, error) {
+	ecfg := es.Config{Addresses: cfg.URLs, APIKey: cfg.APIKey, Username: cfg.Username, Password: cfg.Password}
+	tr, err := tlsca.Transport("elasticsearch ca_file", cfg.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	ecfg.Transport = tr
+	if adjust != nil {
+		adjust(&ecfg)
+	}
+	cl, err := es.NewClient(ecfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating elasticsearch client: %w", err)
+	}
+	return cl, nil
 }
 
 // Close releases idle connections.

@@ -32,38 +32,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/logweave/logweave/sinks"
 )
-
-// Config is the `file:` section of a file sink.
-type Config struct {
-	// Dir holds the files; created if missing. Default .logweave/files.
-	Dir string `yaml:"dir"`
-	// MaxBytes rotates a file when it reaches this size. Default 100 MiB.
-	MaxBytes int64 `yaml:"max_bytes"`
-	// MaxAge rotates a file this long after it was opened. Default 1h.
-	MaxAge time.Duration `yaml:"max_age"`
-}
-
-// Default returns the defaults.
-func Default() Config {
-	return Config{Dir: filepath.Join(".logweave", "files"), MaxBytes: 100 << 20, MaxAge: time.Hour}
-}
-
-// Validate checks the section; errors start with the field name.
-func (c *Config) Validate() error {
-	var errs []error
-	if c.Dir == "" {
-		errs = append(errs, errors.New("dir: required"))
-	}
-	if c.MaxBytes < 1024 {
-		errs = append(errs, errors.New("max_bytes: must be at least 1024"))
-	}
-	if c.MaxAge <= 0 {
-		errs = append(errs, errors.New("max_age: must be positive, e.g. 1h"))
-	}
-	return errors.Join(errs...)
-}
 
 // Sink writes NDJSON files.
 type Sink struct {
@@ -80,6 +52,7 @@ type Sink struct {
 	// lockWait bounds waiting for another writer's lock before a write
 	// answers retry.
 	lockWait time.Duration
+	m        *metrics
 }
 
 // handle is the part of *os.File the sink uses.
@@ -130,8 +103,9 @@ type partFile struct {
 	seenMax int64
 }
 
-// New creates the directory and returns the sink.
-func New(cfg Config) (*Sink, error) {
+// New creates the directory and returns the sink; its metrics go to reg,
+// labelled sink=sinkName.
+func New(cfg Config, reg prometheus.Registerer, sinkName string) (*Sink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -141,7 +115,8 @@ func New(cfg Config) (*Sink, error) {
 	if err := syncDirOS(cfg.Dir); err != nil {
 		return nil, fmt.Errorf("syncing file sink dir: %w", err)
 	}
-	return &Sink{cfg: cfg, files: make(map[int32]*partFile), now: time.Now, openFile: openOS, syncDir: syncDirOS, lockWait: 2 * time.Second}, nil
+	return &Sink{cfg: cfg, files: make(map[int32]*partFile), now: time.Now, openFile: openOS, syncDir: syncDirOS, lockWait: 2 * time.Second,
+		m: newMetrics(reg, sinkName)}, nil
 }
 
 // Write appends the batch's documents to its partition's file and fsyncs.
@@ -179,20 +154,27 @@ func (s *Sink) Write(ctx context.Context, batch []*sinks.Record) ([]sinks.Result
 		pf.seen, pf.seenMax, pf.scanned = seen, seenMax, true
 	}
 	pf.buf = pf.buf[:0]
+	written := 0
 	for _, r := range batch {
 		if pf.holds(r) {
 			continue
 		}
 		pf.buf = appendLine(pf.buf, r)
+		written++
 	}
 	if len(pf.buf) > 0 {
 		if err := s.prepare(pf, p, int64(len(pf.buf))); err != nil {
 			return fill(results, sinks.RetryLater("io", err)), nil
 		}
+		start := time.Now()
 		if err := pf.append(pf.buf); err != nil {
 			return fill(results, sinks.RetryLater("io", err)), nil
 		}
+		s.m.appendDur.Observe(time.Since(start).Seconds())
+		s.m.bytes.Add(float64(len(pf.buf)))
 	}
+	s.m.records.WithLabelValues("written").Add(float64(written))
+	s.m.records.WithLabelValues("present").Add(float64(len(batch) - written))
 	if pf.seen != nil && batch[len(batch)-1].Offset >= pf.seenMax {
 		pf.seen = nil
 	}
@@ -409,6 +391,7 @@ func (s *Sink) rotate(pf *partFile, p int32) error {
 	if err := s.syncDir(s.cfg.Dir); err != nil {
 		return fmt.Errorf("syncing file sink dir: %w", err)
 	}
+	s.m.rotations.Inc()
 	return nil
 }
 

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 	"github.com/logweave/logweave/sinks"
 )
@@ -52,7 +54,7 @@ func write(t *testing.T, s *Sink, batch ...*sinks.Record) []sinks.Result {
 
 func TestSink_WritesPerPartitionAndRotates(t *testing.T) {
 	dir := t.TempDir()
-	s, err := New(Config{Dir: dir, MaxBytes: 1024, MaxAge: time.Hour})
+	s, err := New(Config{Dir: dir, MaxBytes: 1024, MaxAge: time.Hour}, prometheus.NewRegistry(), "file")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +98,7 @@ func TestSink_WritesPerPartitionAndRotates(t *testing.T) {
 
 func TestSink_RestartRepairsTornLine(t *testing.T) {
 	dir := t.TempDir()
-	s, _ := New(Config{Dir: dir, MaxBytes: 1 << 20, MaxAge: time.Hour})
+	s, _ := New(Config{Dir: dir, MaxBytes: 1 << 20, MaxAge: time.Hour}, prometheus.NewRegistry(), "file")
 	write(t, s, rec(0, 0, "one"), rec(0, 1, "two"))
 	s.Close()
 	// A crash mid-write left half a document.
@@ -105,7 +107,7 @@ func TestSink_RestartRepairsTornLine(t *testing.T) {
 	f.WriteString(`{"@timestamp":"2026-01-01T00:00:00Z","mess`)
 	f.Close()
 
-	s2, _ := New(Config{Dir: dir, MaxBytes: 1 << 20, MaxAge: time.Hour})
+	s2, _ := New(Config{Dir: dir, MaxBytes: 1 << 20, MaxAge: time.Hour}, prometheus.NewRegistry(), "file")
 	write(t, s2, rec(0, 2, "three"))
 	s2.Close()
 	if got := readLines(t, path); strings.Join(got, ",") != "one,two,three" {
@@ -140,7 +142,7 @@ func (f *fakeFile) Sync() error {
 
 func TestSink_FsyncBeforeDelivered(t *testing.T) {
 	dir := t.TempDir()
-	s, _ := New(Config{Dir: dir, MaxBytes: 1 << 20, MaxAge: time.Hour})
+	s, _ := New(Config{Dir: dir, MaxBytes: 1 << 20, MaxAge: time.Hour}, prometheus.NewRegistry(), "file")
 	var ops []string
 	var fake *fakeFile
 	s.openFile = func(name string) (handle, error) {

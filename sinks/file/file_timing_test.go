@@ -6,13 +6,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/logweave/logweave/sinks"
 	"github.com/logweave/logweave/sinks/document"
 )
 
 // BenchmarkFileSinkBatch500 writes 500-record batches, fsync included.
 func BenchmarkFileSinkBatch500(b *testing.B) {
-	s, err := New(Config{Dir: b.TempDir(), MaxBytes: 1 << 30, MaxAge: time.Hour})
+	s, err := New(Config{Dir: b.TempDir(), MaxBytes: 1 << 30, MaxAge: time.Hour}, prometheus.NewRegistry(), "file")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -132,7 +132,7 @@ type groupMember struct {
 // shared directory.
 func (g *group) start(failAfter int) *groupMember {
 	g.t.Helper()
-	fs, err := New(Config{Dir: g.dir, MaxBytes: 16 << 10, MaxAge: time.Hour})
+	fs, err := New(Config{Dir: g.dir, MaxBytes: 16 << 10, MaxAge: time.Hour}, prometheus.NewRegistry(), "file")
 	if err != nil {
 		g.t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/logweave/logweave/sinks"
 )
 
@@ -25,7 +27,7 @@ func recs(p int32, from, to int64) []*sinks.Record {
 
 func newSink(t *testing.T, dir string, maxBytes int64) *Sink {
 	t.Helper()
-	s, err := New(Config{Dir: dir, MaxBytes: maxBytes, MaxAge: time.Hour})
+	s, err := New(Config{Dir: dir, MaxBytes: maxBytes, MaxAge: time.Hour}, prometheus.NewRegistry(), "file")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,7 @@ func TestPipeline_SameBatchThreeTimesOnceInFiles(t *testing.T) {
 	}
 	fcfg := Default()
 	fcfg.Dir = t.TempDir()
-	dest, err := New(fcfg)
+	dest, err := New(fcfg, prometheus.NewRegistry(), "file")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -143,7 +143,7 @@ func TestCompose_LogweaveCommandsAndConfig(t *testing.T) {
 			continue
 		}
 		// config check, in-process: the loader every role runs.
-		cfg, err := config.Load(host, func(string) string { return "" })
+		cfg, err := config.Load(host, sinkTypes, func(string) string { return "" })
 		if err != nil {
 			t.Errorf("service %s: %s does not pass config check:\n%v", name, host, err)
 			continue

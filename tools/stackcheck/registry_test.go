@@ -24,9 +24,14 @@ import (
 	"github.com/logweave/logweave/router"
 	"github.com/logweave/logweave/sinks"
 	"github.com/logweave/logweave/sinks/elasticsearch"
+	"github.com/logweave/logweave/sinks/file"
 	"github.com/logweave/logweave/sinks/loki"
 	"github.com/logweave/logweave/testkit/esfake"
 )
+
+// sinkTypes are the sink types of the logweave binary, as
+// cmd/logweave/components.go lists them.
+var sinkTypes = sinks.Factories{file.NewFactory(), elasticsearch.NewFactory(), loki.NewFactory()}
 
 // recorder is a registry that remembers the descriptors of everything
 // registered, so vectors with no series yet are known too.
@@ -124,16 +129,17 @@ func roleMetrics(t *testing.T) map[string]map[string]bool {
 	defer srv.Close()
 	rt, _ := router.New(router.Default())
 	topics := sinks.Topics{Enriched: "logweave.enriched", DLQ: "logweave.dlq"}
-	for _, name := range []string{"es", "loki"} {
+	for _, f := range sinkTypes {
+		name := f.Type()
 		reg := newRecorder()
-		var dest sinks.Sink
-		if name == "es" {
-			c := elasticsearch.Default()
+		sec := f.DefaultConfig()
+		switch c := sec.(type) {
+		case *elasticsearch.Config:
 			c.URLs = []string{srv.URL}
-			dest, err = elasticsearch.New(context.Background(), c, reg, name)
-		} else {
-			dest, err = loki.New(loki.Default(), reg, name)
+		case *file.Config:
+			c.Dir = t.TempDir()
 		}
+		dest, err := f.New(context.Background(), sinks.Settings{Name: name, Registerer: reg}, sec)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -203,8 +203,9 @@ type Sampling struct {
 	// Why the record was kept: a tail rule name ("error", "slow_judge",
 	// "crash") or "head:<rate>"; prefixed "early:" when the memory limits
 	// decided the submission before it completed, "early:age:" when
-	// max_pending_age did, and "late:" when a late record upgraded a head
-	// decision (e.g. "early:head:0.1", "early:age:error", "late:crash").
+	// max_pending_age did (e.g. "early:head:0.1", "early:age:error"), and
+	// "late:" instead when a late record's tail rule upgraded a head
+	// decision ("late:crash": always a rule, never with "early:").
 	KeptBy string `protobuf:"bytes,1,opt,name=kept_by,json=keptBy,proto3" json:"kept_by,omitempty"`
 	// The probability the record had of being kept (1 for tail-kept records).
 	Rate float64 `protobuf:"fixed64,2,opt,name=rate,proto3" json:"rate,omitempty"`

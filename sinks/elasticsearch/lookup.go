@@ -1,4 +1,4 @@
-package reconcile
+package elasticsearch
 
 import (
 	"bytes"
@@ -10,8 +10,7 @@ import (
 
 	es "github.com/elastic/go-elasticsearch/v8"
 
-	"github.com/logweave/logweave/internal/tlsca"
-	"github.com/logweave/logweave/sinks/elasticsearch"
+	"github.com/logweave/logweave/sinks"
 )
 
 // maxHits is Elasticsearch's default index.max_result_window: a
@@ -19,34 +18,26 @@ import (
 // than checked in part.
 const maxHits = 10000
 
-// Elasticsearch looks submissions up with a search on the submission field
-// over an index pattern.
-type Elasticsearch struct {
+// Lookup looks submissions up (for `logweave reconcile`) with a search on
+// the submission field over an index pattern; the _id of each document is
+// its record_id.
+type Lookup struct {
 	cl    *es.Client
 	index string
 }
 
-// NewElasticsearch returns a lookup over index (a pattern such as
-// logweave-*) with the connection settings of an elasticsearch sink.
-func NewElasticsearch(cfg elasticsearch.Config, index string) (*Elasticsearch, error) {
-	ecfg := es.Config{Addresses: cfg.URLs, APIKey: cfg.APIKey, Username: cfg.Username, Password: cfg.Password}
-	if cfg.CAFile != "" {
-		tr, err := tlsca.Transport("elasticsearch ca_file", cfg.CAFile)
-		if err != nil {
-			return nil, err
-		}
-		ecfg.Transport = tr
-	}
-	cl, err := es.NewClient(ecfg)
+// NewLookup returns a lookup over index (a pattern such as logweave-*)
+// with the connection settings of cfg.
+func NewLookup(cfg Config, index string) (*Lookup, error) {
+	cl, err := newClient(cfg, nil)
 	if err != nil {
-		return nil, fmt.Errorf("creating elasticsearch client: %w", err)
+		return nil, err
 	}
-	return &Elasticsearch{cl: cl, index: index}, nil
+	return &Lookup{cl: cl, index: index}, nil
 }
 
-// Lookup searches the submission's documents; the _id of each is its
-// record_id.
-func (e *Elasticsearch) Lookup(ctx context.Context, q Query) ([]Found, error) {
+// Lookup searches the submission's documents.
+func (e *Lookup) Lookup(ctx context.Context, q sinks.LookupQuery) ([]sinks.Found, error) {
 	body, _ := json.Marshal(map[string]any{
 		"query":            map[string]any{"bool": map[string]any{"filter": []any{map[string]any{"term": map[string]any{q.Field: q.Value}}}}},
 		"size":             maxHits,
@@ -84,9 +75,9 @@ func (e *Elasticsearch) Lookup(ctx context.Context, q Query) ([]Found, error) {
 	if out.Hits.Total.Value > len(out.Hits.Hits) {
 		return nil, fmt.Errorf("submission %s=%s has %d documents, more than the %d one search returns", q.Field, q.Value, out.Hits.Total.Value, maxHits)
 	}
-	found := make([]Found, 0, len(out.Hits.Hits))
+	found := make([]sinks.Found, 0, len(out.Hits.Hits))
 	for _, h := range out.Hits.Hits {
-		found = append(found, Found{RecordID: h.ID, Where: h.Index})
+		found = append(found, sinks.Found{RecordID: h.ID, Where: h.Index})
 	}
 	return found, nil
 }

@@ -1,4 +1,4 @@
-package reconcile
+package loki
 
 import (
 	"context"
@@ -13,34 +13,34 @@ import (
 	"time"
 
 	"github.com/logweave/logweave/internal/tlsca"
-	"github.com/logweave/logweave/sinks/loki"
+	"github.com/logweave/logweave/sinks"
 )
 
 // lokiLimit is the entries asked per query_range request; Loki's default
 // max_entries_limit_per_query is 5000.
 const lokiLimit = 5000
 
-// Loki looks submissions up with query_range and a structured metadata
-// filter, per tenant. The record_id comes from the entry's structured
+// Lookup looks submissions up (for `logweave reconcile`) with query_range
+// and a structured metadata filter, per tenant. The record_id comes from the entry's structured
 // metadata (the default routes attach it; a route that leaves it out
 // makes its entries unidentifiable, and they count as extra).
-type Loki struct {
-	cfg loki.Config
+type Lookup struct {
+	cfg Config
 	hc  *http.Client
 }
 
-// NewLoki returns a lookup with the connection settings of a loki sink.
-func NewLoki(cfg loki.Config) (*Loki, error) {
+// NewLookup returns a lookup with the connection settings of cfg.
+func NewLookup(cfg Config) (*Lookup, error) {
 	tr, err := tlsca.Transport("loki ca_file", cfg.CAFile)
 	if err != nil {
 		return nil, err
 	}
-	return &Loki{cfg: cfg, hc: &http.Client{Transport: tr, Timeout: cfg.RequestTimeout}}, nil
+	return &Lookup{cfg: cfg, hc: &http.Client{Transport: tr, Timeout: cfg.RequestTimeout}}, nil
 }
 
 // Lookup queries every tenant and stream selector the submission's
 // records were routed to, plus the sink's default tenant.
-func (l *Loki) Lookup(ctx context.Context, q Query) ([]Found, error) {
+func (l *Lookup) Lookup(ctx context.Context, q sinks.LookupQuery) ([]sinks.Found, error) {
 	selectors := map[string]map[string]bool{l.cfg.Tenant: {}} // tenant -> label names
 	for _, r := range q.Expected {
 		tenant := r.Dest.Tenant
@@ -55,7 +55,7 @@ func (l *Loki) Lookup(ctx context.Context, q Query) ([]Found, error) {
 		}
 	}
 	seen := map[string]bool{}
-	var found []Found
+	var found []sinks.Found
 	tenants := make([]string, 0, len(selectors))
 	for t := range selectors {
 		tenants = append(tenants, t)
@@ -78,7 +78,7 @@ func (l *Loki) Lookup(ctx context.Context, q Query) ([]Found, error) {
 				if tenant != "" {
 					where = "loki tenant " + tenant
 				}
-				found = append(found, Found{RecordID: stream["record_id"], Where: where})
+				found = append(found, sinks.Found{RecordID: stream["record_id"], Where: where})
 			})
 			if err != nil {
 				return nil, err
@@ -102,7 +102,7 @@ func streamKey(m map[string]string) string {
 }
 
 // queryAll pages through query_range forward in time.
-func (l *Loki) queryAll(ctx context.Context, tenant, query string, from, to time.Time, fn func(stream map[string]string, ts, line string)) error {
+func (l *Lookup) queryAll(ctx context.Context, tenant, query string, from, to time.Time, fn func(stream map[string]string, ts, line string)) error {
 	start := from.UnixNano()
 	end := to.UnixNano() + 1
 	pageSeen := map[string]bool{}
@@ -149,7 +149,7 @@ type lokiStream struct {
 	Values [][]json.RawMessage `json:"values"`
 }
 
-func (l *Loki) queryRange(ctx context.Context, tenant, query string, start, end int64) ([]lokiStream, error) {
+func (l *Lookup) queryRange(ctx context.Context, tenant, query string, start, end int64) ([]lokiStream, error) {
 	v := url.Values{}
 	v.Set("query", query)
 	v.Set("start", strconv.FormatInt(start, 10))
