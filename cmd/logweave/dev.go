@@ -146,7 +146,7 @@ func runPipeline(ctx context.Context, p *process, brokerAddr string, g devGen, e
 	if err != nil {
 		return err
 	}
-	cl, err := newKafkaClient(p, "ingest", ingest.ProducerOptions(p.cfg.Ingest)...)
+	cl, err := p.kafka().NewClient("ingest", ingest.ProducerOptions(p.cfg.Ingest)...)
 	if err != nil {
 		lns.http.Close()
 		if lns.grpc != nil {

@@ -36,14 +36,14 @@ func runEnricher(ctx context.Context, p *process) error {
 	if err != nil {
 		return err
 	}
-	base, err := p.kafkaOptions()
+	base, err := p.kafka().Options("enrich")
 	if err != nil {
 		return err
 	}
 	t := p.cfg.Kafka.Topics
 	e, err := enrich.New(p.cfg.Enrich, enrich.Topics{Raw: t.Raw.Name, Enriched: t.Enriched.Name, DLQ: t.DLQ.Name}, rules, base,
 		enrich.Deps{Logger: p.logger, Registerer: p.reg, Startup: p.startup("enrich-startup").Pending,
-			ClientOpts: p.clientMetrics("enrich")})
+			ClientOpts: p.kafka().Metrics("enrich")})
 	if err != nil {
 		return err
 	}

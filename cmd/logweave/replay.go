@@ -15,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/logweave/logweave/enrich"
-	"github.com/logweave/logweave/internal/kafka"
 	"github.com/logweave/logweave/replay"
 	"github.com/logweave/logweave/router"
 	"github.com/logweave/logweave/sinks"
@@ -83,14 +82,14 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "logweave replay: --target-index: %v\n", err)
 		return 2
 	}
-	base, err := kafka.Options(cfg.Kafka)
+	p := &process{cfg: cfg, reg: prometheus.NewRegistry()}
+	base, err := p.kafka().Options("replay")
 	if err != nil {
 		fmt.Fprintf(stderr, "logweave replay: %v\n", err)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	p := &process{cfg: cfg, reg: prometheus.NewRegistry()}
 	dest, err := newSink(ctx, p, sc)
 	if err != nil {
 		fmt.Fprintf(stderr, "logweave replay: %v\n", err)

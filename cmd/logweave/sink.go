@@ -109,18 +109,19 @@ func runSinkRunner(ctx context.Context, p *process, sc config.Sink, rt *router.R
 	if err != nil {
 		return err
 	}
-	base, err := p.kafkaOptions()
+	role := "sink-" + sc.Name
+	base, err := p.kafka().Options(role)
 	if err != nil {
 		return err
 	}
 	topics := sinks.Topics{Enriched: p.cfg.Kafka.Topics.Enriched.Name, DLQ: p.cfg.Kafka.Topics.DLQ.Name}
 	r, err := sinks.New(sc.Config, dest, rt, topics, base, p.cfg.ShutdownTimeout/2, sinks.Deps{Logger: p.logger, Registerer: p.reg,
-		ClientOpts: p.clientMetrics("sink-" + sc.Name)})
+		ClientOpts: p.kafka().Metrics(role)})
 	if err != nil {
 		dest.Close()
 		return err
 	}
-	p.ready.Set("sink-"+sc.Name, pingCheck(r.Client()))
+	p.ready.Set(role, pingCheck(r.Client()))
 	p.logger.Info("sink running", "sink", sc.Name, "type", sc.Type, "group", sc.Group(), "topic", topics.Enriched)
 	return r.Run(ctx)
 }
