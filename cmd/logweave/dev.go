@@ -13,11 +13,13 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/logweave/logweave/enrich"
 	"github.com/logweave/logweave/gen"
 	"github.com/logweave/logweave/ingest"
 	"github.com/logweave/logweave/internal/broker"
 	"github.com/logweave/logweave/internal/config"
 	"github.com/logweave/logweave/ops"
+	"github.com/logweave/logweave/sinks"
 )
 
 func runDev(args []string, stdout, stderr io.Writer) int {
@@ -106,6 +108,7 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 		}
 		defer b.Close()
 		p.cfg.Kafka.Brokers = []string{b.Addr()}
+		p.stats = &pipelineStats{sinks: map[string]*sinks.Runner{}}
 		genOpts.rate, genOpts.logs = genRate, genLogs
 		return runPipeline(ctx, p, b.Addr(), genOpts, every)
 	})
@@ -214,7 +217,7 @@ func runPipeline(ctx context.Context, p *process, brokerAddr string, g devGen, e
 	}
 
 	adm := kadm.NewClient(cl)
-	line := ops.NewLine(p.reg, adm, p.cfg.Kafka.Topics.Enriched.Name, sinkNames)
+	line := ops.NewLine(adm, p.cfg.Kafka.Topics.Enriched.Name, sinkNames)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	var failed error
@@ -243,7 +246,7 @@ loop:
 			break loop
 		case <-tick.C:
 			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			fmt.Fprintln(p.stdout, line.String(sctx))
+			fmt.Fprintln(p.stdout, line.String(sctx, p.stats.counts()))
 			cancel()
 		}
 	}
@@ -259,7 +262,49 @@ loop:
 	}
 	wg.Wait()
 	fctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	fmt.Fprintln(p.stdout, line.String(fctx))
+	fmt.Fprintln(p.stdout, line.String(fctx, p.stats.counts()))
 	cancel()
 	return errors.Join(errs...)
+}
+
+// pipelineStats collects the counters of dev's stages as they start, for
+// the status line. Its methods do nothing on a nil receiver (the roles run
+// on their own).
+type pipelineStats struct {
+	mu       sync.Mutex
+	ingest   *ingest.Server
+	enricher *enrich.Enricher
+	sinks    map[string]*sinks.Runner // by sink name
+}
+
+// update records a started stage under the lock.
+func (s *pipelineStats) update(f func(*pipelineStats)) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(s)
+}
+
+// counts reads the stages started so far.
+func (s *pipelineStats) counts() ops.Counts {
+	c := ops.Counts{Sinks: map[string]ops.SinkCounts{}}
+	if s == nil {
+		return c
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ingest != nil {
+		c.Ingested = s.ingest.Accepted()
+	}
+	if s.enricher != nil {
+		st := s.enricher.Stats()
+		c.EnrichRead, c.EnrichKept = st.Consumed, st.Kept
+	}
+	for name, r := range s.sinks {
+		st := r.Stats()
+		c.Sinks[name] = ops.SinkCounts{Delivered: st.Delivered, DeadLettered: st.DeadLettered}
+	}
+	return c
 }

@@ -47,6 +47,7 @@ func runEnricher(ctx context.Context, p *process) error {
 	if err != nil {
 		return err
 	}
+	p.stats.update(func(s *pipelineStats) { s.enricher = e })
 	if path := p.cfg.Enrich.RulesFile; path != "" {
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)

@@ -95,6 +95,7 @@ func serveIngest(ctx context.Context, p *process, cl *kgo.Client, lns ingestList
 		}
 		return err
 	}
+	p.stats.update(func(s *pipelineStats) { s.ingest = srv })
 	p.ready.Set("kafka", pingCheck(cl))
 	p.logger.Info("ingest listening", "addr", lns.http.Addr().String(), "endpoints", "/v1/logs /v1/traces /v1/ndjson", "topic", p.cfg.Kafka.Topics.Raw.Name)
 	fmt.Fprintf(p.stdout, "ingest listening on http://%s\n", lns.http.Addr())

@@ -73,6 +73,10 @@ type process struct {
 
 	clientsOnce sync.Once
 	clients     *kafka.Clients
+
+	// stats, in logweave dev only, collects the running stages' counters
+	// for the status line; nil elsewhere.
+	stats *pipelineStats
 }
 
 // startup returns the retry settings of a role's Kafka startup steps and

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/logweave/logweave/enrich"
+	"github.com/logweave/logweave/internal/logging"
 	"github.com/logweave/logweave/replay"
 	"github.com/logweave/logweave/router"
 	"github.com/logweave/logweave/sinks"
@@ -82,7 +83,12 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "logweave replay: --target-index: %v\n", err)
 		return 2
 	}
-	p := &process{cfg: cfg, reg: prometheus.NewRegistry()}
+	logger, err := logging.New(cfg.Log, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "logweave replay: %v\n", err)
+		return 2
+	}
+	p := &process{cfg: cfg, logger: logger.With("role", "replay"), reg: prometheus.NewRegistry()}
 	base, err := p.kafka().Options("replay")
 	if err != nil {
 		fmt.Fprintf(stderr, "logweave replay: %v\n", err)
@@ -96,7 +102,7 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	opts := replay.Options{Job: job, Sink: sc.Config, Dest: dest, Router: rt, Base: base, From: fromT, To: toT,
-		Topics: sinks.Topics{Enriched: cfg.Kafka.Topics.Enriched.Name, DLQ: cfg.Kafka.Topics.DLQ.Name}, Progress: os.Stderr, Registry: p.reg}
+		Topics: sinks.Topics{Enriched: cfg.Kafka.Topics.Enriched.Name, DLQ: cfg.Kafka.Topics.DLQ.Name}, Progress: os.Stderr, Registry: p.reg, Logger: p.logger}
 	var rep replay.Report
 	if source == "raw" {
 		rules, rerr := enrich.LoadRules(cfg.Enrich.RulesFile)

@@ -121,6 +121,7 @@ func runSinkRunner(ctx context.Context, p *process, sc config.Sink, rt *router.R
 		dest.Close()
 		return err
 	}
+	p.stats.update(func(s *pipelineStats) { s.sinks[sc.Name] = r })
 	p.ready.Set(role, pingCheck(r.Client()))
 	p.logger.Info("sink running", "sink", sc.Name, "type", sc.Type, "group", sc.Group(), "topic", topics.Enriched)
 	return r.Run(ctx)
