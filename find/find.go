@@ -21,6 +21,15 @@ import (
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 )
 
+// Errors of Fetch that callers branch on.
+var (
+	// ErrNoQuery: the Query selects nothing (a usage error).
+	ErrNoQuery = errors.New("give --submit ID, or --user U --seq N, or --trace ID")
+	// ErrNotFound: no document matches the query. Fetch returns it with
+	// the empty timeline, which WriteText prints as "no documents found".
+	ErrNotFound = errors.New("no documents found")
+)
+
 // Query selects a submission; set exactly one of SubmitID, User+Seq,
 // TraceID.
 type Query struct {
@@ -41,7 +50,7 @@ func (q Query) body() ([]byte, error) {
 	case q.TraceID != "":
 		filters = append(filters, map[string]any{"term": map[string]any{"trace_id": strings.ToLower(q.TraceID)}})
 	default:
-		return nil, errors.New("give --submit ID, or --user U --seq N, or --trace ID")
+		return nil, ErrNoQuery
 	}
 	return json.Marshal(map[string]any{
 		"query": map[string]any{"bool": map[string]any{"filter": filters}},
@@ -119,7 +128,9 @@ type Options struct {
 	GrafanaURL string
 }
 
-// Fetch runs the query and builds the timeline.
+// Fetch runs the query and builds the timeline. It fails with ErrNoQuery
+// when q selects nothing, and returns the empty timeline with ErrNotFound
+// when no document matches.
 func Fetch(ctx context.Context, cl *es.Client, q Query, opt Options) (*Timeline, error) {
 	body, err := q.body()
 	if err != nil {
@@ -154,6 +165,9 @@ func Fetch(ctx context.Context, cl *es.Client, q Query, opt Options) (*Timeline,
 	}
 	tl := Build(docs, opt)
 	tl.Took = time.Since(start)
+	if tl.SubmitID == "" {
+		return tl, ErrNotFound
+	}
 	return tl, nil
 }
 

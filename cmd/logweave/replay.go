@@ -57,7 +57,7 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if job == "" {
-		job = sinkName + "-" + fromT.UTC().Format("20060102t150405z")
+		job = replay.JobName(sinkName, fromT)
 	}
 	cfg, ok := loadForTool("replay", &common, stderr)
 	if !ok {
@@ -73,14 +73,9 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "logweave replay: %v\n", err)
 		return 2
 	}
-	if idx != "" {
-		for i := range routes.Routes {
-			routes.Routes[i].Index = idx
-		}
-	}
-	rt, err := router.New(routes)
+	rt, err := replay.TargetRouter(routes, idx)
 	if err != nil {
-		fmt.Fprintf(stderr, "logweave replay: --target-index: %v\n", err)
+		fmt.Fprintf(stderr, "logweave replay: %v\n", err)
 		return 2
 	}
 	logger, err := logging.New(cfg.Log, stderr)
