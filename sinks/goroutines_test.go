@@ -3,32 +3,12 @@ package sinks
 import (
 	"context"
 	"errors"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
-)
 
-// runnerGoroutines returns the stacks of the goroutines running a Runner's
-// or a worker's code.
-func runnerGoroutines() []string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "logweave/sinks.(*Runner)") || strings.Contains(g, "logweave/sinks.(*worker)") {
-			out = append(out, g)
-		}
-	}
-	return out
-}
+	"github.com/logweave/logweave/testkit/goroutines"
+)
 
 // failingSink fails the whole sink at its first write.
 type failingSink struct{}
@@ -64,7 +44,7 @@ func TestRunner_RunLeavesNoGoroutine(t *testing.T) {
 			case <-time.After(30 * time.Second):
 				t.Fatal("Run did not return within 30s")
 			}
-			if gs := runnerGoroutines(); len(gs) > 0 {
+			if gs := goroutines.Running("logweave/sinks.(*Runner)", "logweave/sinks.(*worker)"); len(gs) > 0 {
 				t.Errorf("%d goroutines of the runner left after Run returned:\n%s", len(gs), strings.Join(gs, "\n\n"))
 			}
 			m.cancel()

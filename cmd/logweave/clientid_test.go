@@ -29,7 +29,7 @@ func TestRoles_ClientIDSeenByBroker(t *testing.T) {
 	cfg.Sinks[0].File.Dir = filepath.Join(t.TempDir(), "files")
 	p := &process{role: "dev", cfg: cfg, logger: slog.New(slog.NewTextHandler(io.Discard, nil)), reg: prometheus.NewRegistry(), ready: &admin.Readiness{}, stdout: io.Discard}
 	ctx, cancel := context.WithCancel(context.Background())
-	rt, err := newRouter(ctx, p)
+	rt, _, err := newRouter(p)
 	if err != nil {
 		t.Fatal(err)
 	}

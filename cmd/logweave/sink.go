@@ -5,10 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/logweave/logweave/internal/config"
 	"github.com/logweave/logweave/internal/reload"
@@ -41,40 +38,46 @@ func runSink(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	return runProcess("sink", &common, nil, stdout, stderr, func(ctx context.Context, p *process) error {
-		sc, ok := p.cfg.Sink(name)
-		if !ok {
-			var names []string
-			for _, s := range p.cfg.Sinks {
-				names = append(names, s.Name)
-			}
-			return fmt.Errorf("no sink %q in the configuration (configured: %s)", name, strings.Join(names, ", "))
-		}
-		rt, err := newRouter(ctx, p)
-		if err != nil {
-			return err
-		}
-		return runSinkRunner(ctx, p, sc, rt)
+		return runSinkRole(ctx, p, name)
 	})
 }
 
-// newRouter loads the routes and keeps them fresh: file changes and SIGHUP
-// re-apply them; a bad file keeps the old routes.
-func newRouter(ctx context.Context, p *process) (*router.Router, error) {
+// runSinkRole runs the sink called name with hot-reloaded routes until ctx
+// is done or the sink fails; the routes watcher ends with it.
+func runSinkRole(ctx context.Context, p *process, name string) error {
+	sc, ok := p.cfg.Sink(name)
+	if !ok {
+		var names []string
+		for _, s := range p.cfg.Sinks {
+			names = append(names, s.Name)
+		}
+		return fmt.Errorf("no sink %q in the configuration (configured: %s)", name, strings.Join(names, ", "))
+	}
+	rt, watchRoutes, err := newRouter(p)
+	if err != nil {
+		return err
+	}
+	return runWatched(ctx, func(ctx context.Context) error { return runSinkRunner(ctx, p, sc, rt) }, watchRoutes)
+}
+
+// newRouter loads the routes, and returns the watcher that keeps them
+// fresh (nil without a routes file): file changes and SIGHUP re-apply them;
+// a bad file keeps the old routes. The caller runs the watcher (runWatched,
+// or a stage of logweave dev).
+func newRouter(p *process) (*router.Router, func(context.Context), error) {
 	cfg, err := router.Load(p.cfg.Router.File)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rt, err := router.New(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if p.cfg.Router.File == "" {
-		return rt, nil
+		return rt, nil, nil
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	w := &reload.Watcher{
-		Kind: "routes", Path: p.cfg.Router.File, Interval: p.cfg.Router.ReloadInterval, Signal: hup, Logger: p.logger,
+	watch := hupWatch(&reload.Watcher{
+		Kind: "routes", Path: p.cfg.Router.File, Interval: p.cfg.Router.ReloadInterval, Logger: p.logger,
 		Metrics: p.reloadMetrics(),
 		Apply: func(b []byte) error {
 			cfg, err := router.Parse(b)
@@ -83,12 +86,8 @@ func newRouter(ctx context.Context, p *process) (*router.Router, error) {
 			}
 			return rt.Reload(cfg)
 		},
-	}
-	go func() {
-		defer signal.Stop(hup)
-		w.Run(ctx)
-	}()
-	return rt, nil
+	})
+	return rt, watch, nil
 }
 
 // newSink builds the destination of a sink entry.
