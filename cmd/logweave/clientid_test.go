@@ -18,7 +18,7 @@ import (
 )
 
 // The brokers see each role's name in the client id
-// (deploy/logweave.example.yaml: "roles append their name"): the enricher
+// (deploy/logweave.example.yaml: "each role appends its name"): the enricher
 // and a sink, running as the roles run them, join their groups as
 // logweave-enrich and logweave-sink-<name>, and both, sharing one process
 // registry as in logweave dev, record their client metrics.
