@@ -1,13 +1,27 @@
 package enrich
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // kindCounters are the children of a counter vector by record kind, looked
-// up once: the per-record path should not hash label values.
-type kindCounters struct{ log, span, other prometheus.Counter }
+// up once: the per-record path should not hash label values. total is
+// their sum, for Enricher.Stats.
+type kindCounters struct {
+	log, span, other prometheus.Counter
+	total            *atomic.Int64
+}
 
-func newKindCounters(v *prometheus.CounterVec) kindCounters {
-	return kindCounters{log: v.WithLabelValues("log"), span: v.WithLabelValues("span"), other: v.WithLabelValues("trace_link")}
+func newKindCounters(v *prometheus.CounterVec, total *atomic.Int64) kindCounters {
+	return kindCounters{log: v.WithLabelValues("log"), span: v.WithLabelValues("span"), other: v.WithLabelValues("trace_link"), total: total}
+}
+
+// inc counts one record of kind.
+func (k kindCounters) inc(kind string) {
+	k.of(kind).Inc()
+	k.total.Add(1)
 }
 
 func (k kindCounters) of(kind string) prometheus.Counter {
@@ -45,6 +59,25 @@ type metrics struct {
 	undecodable       prometheus.Counter
 	txns              *prometheus.CounterVec
 	committed         *prometheus.GaugeVec
+	// counts are the numbers of Enricher.Stats.
+	counts counters
+}
+
+// counters back Stats; updated beside the metrics, read without locks.
+type counters struct {
+	consumed, kept, dropped, pending, transactions, aborted atomic.Int64
+}
+
+// txn counts a transaction or offset commit by result (a value of
+// logweave_enrich_transactions_total's label).
+func (m *metrics) txn(result string) {
+	m.txns.WithLabelValues(result).Inc()
+	switch result {
+	case "committed":
+		m.counts.transactions.Add(1)
+	case "aborted":
+		m.counts.aborted.Add(1)
+	}
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -101,7 +134,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, r := range []string{"committed", "aborted", "offsets_only", "offsets_failed"} {
 		m.txns.WithLabelValues(r)
 	}
-	m.in, m.out, m.dropped = newKindCounters(m.recordsIn), newKindCounters(m.recordsOut), newKindCounters(m.recordsDropped)
+	m.in = newKindCounters(m.recordsIn, &m.counts.consumed)
+	m.out = newKindCounters(m.recordsOut, &m.counts.kept)
+	m.dropped = newKindCounters(m.recordsDropped, &m.counts.dropped)
 	m.joinHit, m.joinMiss = m.join.WithLabelValues("hit"), m.join.WithLabelValues("miss")
 	reg.MustRegister(m.recordsIn, m.recordsOut, m.recordsDropped, m.join, m.decisions, m.decisionLatency, m.pendingSubs,
 		m.pendingBytes, m.oldestPending, m.misrouted, m.late, m.early, m.forgotten, m.retried, m.liveEmitted, m.upgrades, m.links, m.linksForgotten, m.recovered, m.undecodable, m.txns, m.committed)

@@ -39,7 +39,7 @@ func (pr *processor) add(st *partState, key string, env *v1.Envelope, offset int
 	if offset+1 > st.head {
 		st.head = offset + 1
 	}
-	pr.m.in.of(env.Kind()).Inc()
+	pr.m.in.inc(env.Kind())
 	if st.emittedBytes > 0 && offset > st.emittedUntil {
 		// Past every raw offset the recovery scan found out: the set can
 		// no longer match.
@@ -397,7 +397,7 @@ func (pr *processor) emitAll(st *partState, key string, dec *decision, recs []pe
 		sc := joinContext(r.env, dec.spans)
 		keptBy, rate, ok := dec.keep(r.env, u, rules)
 		if !ok {
-			pr.m.dropped.of(r.env.Kind()).Inc()
+			pr.m.dropped.inc(r.env.Kind())
 			dec.dropped = append(dec.dropped, r.offset)
 			continue
 		}
@@ -419,7 +419,7 @@ func (pr *processor) emitAll(st *partState, key string, dec *decision, recs []pe
 			mark.maxRaw = r.offset
 		}
 		st.out = append(st.out, output{rec: er, key: key, mark: mark})
-		pr.m.out.of(r.env.Kind()).Inc()
+		pr.m.out.inc(r.env.Kind())
 		n++
 	}
 	return n
@@ -540,6 +540,7 @@ func (pr *processor) enforceLimits(states map[int32]*partState, now time.Time) {
 			bytes += st.held()
 		}
 		pr.m.pendingSubs.Set(float64(n))
+		pr.m.counts.pending.Store(int64(n))
 		pr.m.pendingBytes.Set(float64(bytes))
 		if n <= pr.cfg.MaxPendingSubmissions && bytes <= pr.cfg.MaxPendingBytes {
 			return

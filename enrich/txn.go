@@ -56,17 +56,17 @@ func (e *Enricher) flush(runCtx context.Context) (bool, error) {
 	sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
 	if outs == 0 {
 		if err := e.commitPlain(ctx, commits); err != nil {
-			e.m.txns.WithLabelValues("offsets_failed").Inc()
+			e.m.txn("offsets_failed")
 			e.logger.Warn("committing offsets failed; retrying next flush", "err", err)
 			return false, nil
 		}
-		e.m.txns.WithLabelValues("offsets_only").Inc()
+		e.m.txn("offsets_only")
 		e.committedTo(commits)
 		return true, nil
 	}
 	err := e.transact(ctx, parts, commits)
 	if err == nil {
-		e.m.txns.WithLabelValues("committed").Inc()
+		e.m.txn("committed")
 		e.committedTo(commits)
 		for _, st := range e.states {
 			st.out, st.extra = st.out[:0], st.extra[:0]
@@ -74,7 +74,7 @@ func (e *Enricher) flush(runCtx context.Context) (bool, error) {
 		}
 		return true, nil
 	}
-	e.m.txns.WithLabelValues("aborted").Inc()
+	e.m.txn("aborted")
 	stopping := runCtx.Err() != nil
 	e.logger.Warn("transaction failed; aborting and rewinding to the offsets committed in Kafka", "err", err, "stopping", stopping)
 	actx, acancel := context.WithTimeout(context.Background(), e.cfg.TransactionTimeout)

@@ -23,6 +23,15 @@ import (
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )
 
+// Errors of Fetch that callers branch on.
+var (
+	// ErrNoQuery: the Query selects nothing (a usage error).
+	ErrNoQuery = errors.New("give --submit ID, or --user U --seq N, or --trace ID")
+	// ErrNotFound: no document matches the query. Fetch returns it with
+	// the empty timeline, which WriteText prints as "no documents found".
+	ErrNotFound = errors.New("no documents found")
+)
+
 // Query selects a submission; set exactly one of SubmitID, User+Seq,
 // TraceID.
 type Query struct {
@@ -43,7 +52,7 @@ func (q Query) body() ([]byte, error) {
 	case q.TraceID != "":
 		filters = append(filters, map[string]any{"term": map[string]any{"trace_id": strings.ToLower(q.TraceID)}})
 	default:
-		return nil, errors.New("give --submit ID, or --user U --seq N, or --trace ID")
+		return nil, ErrNoQuery
 	}
 	return json.Marshal(map[string]any{
 		"query": map[string]any{"bool": map[string]any{"filter": filters}},
@@ -121,7 +130,9 @@ type Options struct {
 	GrafanaURL string
 }
 
-// Fetch runs the query and builds the timeline.
+// Fetch runs the query and builds the timeline. It fails with ErrNoQuery
+// when q selects nothing, and returns the empty timeline with ErrNotFound
+// when no document matches.
 func Fetch(ctx context.Context, cl *es.Client, q Query, opt Options) (*Timeline, error) {
 	body, err := q.body()
 	if err != nil {
@@ -156,6 +167,9 @@ func Fetch(ctx context.Context, cl *es.Client, q Query, opt Options) (*Timeline,
 	}
 	tl := Build(docs, opt)
 	tl.Took = time.Since(start)
+	if tl.SubmitID == "" {
+		return tl, ErrNotFound
+	}
 	return tl, nil
 }
 

@@ -3,6 +3,7 @@ package find
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -119,13 +120,16 @@ func TestFind_Golden(t *testing.T) {
 	if outs[0] != string(want) {
 		t.Errorf("output differs from %s:\n%s", golden, outs[0])
 	}
-	tl, _ := Fetch(context.Background(), cl, Query{SubmitID: "nope"}, opt)
+	tl, err := Fetch(context.Background(), cl, Query{SubmitID: "nope"}, opt)
+	if !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown submission: err %v, want ErrNotFound", err)
+	}
 	var buf bytes.Buffer
 	WriteText(&buf, tl)
 	if buf.String() != "no documents found\n" {
 		t.Errorf("unknown submission: %q", buf.String())
 	}
-	if _, err := Fetch(context.Background(), cl, Query{}, opt); err == nil {
-		t.Error("empty query accepted")
+	if _, err := Fetch(context.Background(), cl, Query{}, opt); !errors.Is(err, ErrNoQuery) {
+		t.Errorf("empty query: err %v, want ErrNoQuery", err)
 	}
 }

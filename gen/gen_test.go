@@ -291,3 +291,19 @@ func TestRun_RealSDKModes(t *testing.T) {
 		})
 	}
 }
+
+// DefaultConfig is valid once bounded, and its judge threshold is the
+// planner's own default.
+func TestDefaultConfig_ValidOnceBounded(t *testing.T) {
+	cfg := DefaultConfig()
+	if err := cfg.Validate(); err == nil {
+		t.Error("DefaultConfig without Count or Duration validated; the run would be unbounded")
+	}
+	cfg.Count = 10
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("DefaultConfig with Count 10: %v", err)
+	}
+	if p := NewPlanner(1, 1, Rates{}); p.JudgeThreshold != cfg.JudgeThreshold {
+		t.Errorf("the planner's threshold %s differs from DefaultConfig's %s", p.JudgeThreshold, cfg.JudgeThreshold)
+	}
+}

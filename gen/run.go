@@ -59,6 +59,20 @@ type Config struct {
 	Manifest io.Writer
 }
 
+// DefaultConfig returns the defaults of `logweave gen`'s flags and of the
+// generator of `logweave dev`: ingest on 127.0.0.1 (OTLP/HTTP and NDJSON on
+// :4318, OTLP/gRPC on :4317), logs through the OTLP/HTTP SDK exporter, 10
+// submissions/s, seed 1, 1000 users, 5% of submissions with an error, 3%
+// timeouts, 5% slow judge runs, 2% crashes, a 10s judge threshold. Count
+// and Duration are 0: set one of them.
+func DefaultConfig() Config {
+	return Config{
+		URL: "http://127.0.0.1:4318", Logs: "otlp", Protocol: "http", GRPCURL: "http://127.0.0.1:4317",
+		Rate: 10, Seed: 1, Users: 1000, Rates: Rates{Error: 0.05, Timeout: 0.03, Slow: 0.05, Crash: 0.02},
+		JudgeThreshold: 10 * time.Second,
+	}
+}
+
 // Validate checks the configuration.
 func (c *Config) Validate() error {
 	var errs []error

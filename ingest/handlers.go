@@ -114,7 +114,7 @@ func (s *Server) exportOTLP(endpoint, singular, plural string, total int, envs [
 		return 0, "", herr
 	}
 	s.countRejections(endpoint, rejs)
-	s.m.accepted.WithLabelValues(endpoint).Add(float64(len(recs)))
+	s.m.accept(endpoint, len(recs))
 	if len(rejs) == 0 {
 		return 0, "", nil
 	}
@@ -168,7 +168,7 @@ func (s *Server) handleNDJSON(w http.ResponseWriter, r *request) int {
 		return s.fail(w, endpointNDJSON, true, herr)
 	}
 	s.countRejections(endpointNDJSON, rejs)
-	s.m.accepted.WithLabelValues(endpointNDJSON).Add(float64(len(recs)))
+	s.m.accept(endpointNDJSON, len(recs))
 	resp := ndjsonResponse{Accepted: len(recs)}
 	for _, rj := range rejs {
 		resp.Rejected = append(resp.Rejected, ndjsonReject{Line: rj.index, Reason: rj.reason, Error: rj.err})

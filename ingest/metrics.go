@@ -1,6 +1,10 @@
 package ingest
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Endpoint label values.
 const (
@@ -23,6 +27,15 @@ type metrics struct {
 	duration      *prometheus.HistogramVec
 	produce       prometheus.Histogram
 	bytesInFlight prometheus.Gauge
+	// acceptedTotal is the sum of accepted over endpoints, for
+	// Server.Accepted.
+	acceptedTotal atomic.Int64
+}
+
+// accept counts n records of endpoint that Kafka acknowledged.
+func (m *metrics) accept(endpoint string, n int) {
+	m.accepted.WithLabelValues(endpoint).Add(float64(n))
+	m.acceptedTotal.Add(int64(n))
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {

@@ -42,6 +42,11 @@ type Server struct {
 	now    func() time.Time
 }
 
+// Accepted is the number of records Kafka acknowledged so far, over every
+// endpoint (logweave_ingest_records_accepted_total), for callers in the same
+// process such as the status line of logweave dev.
+func (s *Server) Accepted() int64 { return s.m.acceptedTotal.Load() }
+
 // New returns a receiver producing to topic with cl, a client built with
 // ProducerOptions. It reads the token file when one is configured.
 func New(cfg Config, topic string, cl *kgo.Client, deps Deps) (*Server, error) {

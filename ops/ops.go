@@ -1,6 +1,7 @@
 // Package ops holds the operator's view of a logweave deployment: where
-// every logweave consumer group stands (`logweave status`) and moving an
-// idle group's offsets (`logweave offsets set`).
+// every logweave consumer group stands (`logweave status`), moving an
+// idle group's offsets (`logweave offsets set`), and the one-line status of
+// `logweave dev` (Line).
 package ops
 
 import (

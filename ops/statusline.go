@@ -1,6 +1,3 @@
-// Package status reads where a pipeline stands: consumer group lag from
-// Kafka (kadm) and record counters from a process's own metrics. It feeds
-// the one-line status of `logweave dev`.
 package ops
 
 import (
@@ -11,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -56,105 +52,65 @@ func Lag(ctx context.Context, adm *kadm.Client, group, topic string) (int64, err
 	return lag, nil
 }
 
-// Counter sums every series of a counter family in g, optionally only the
-// series with the given label value.
-func Counter(g prometheus.Gatherer, name, label, value string) float64 {
-	mfs, err := g.Gather()
-	if err != nil {
-		return 0
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if label != "" && !hasLabel(m.GetLabel(), label, value) {
-				continue
-			}
-			sum += m.GetCounter().GetValue()
-		}
-	}
-	return sum
+// Counts are the numbers of the status line besides lag, which the
+// caller reads from the stages' own counters (ingest's Server.Accepted,
+// enrich's Enricher.Stats, the sink runtime's Runner.Stats), never back out
+// of a metrics registry.
+type Counts struct {
+	// Ingested records: acknowledged by Kafka at ingest.
+	Ingested int64
+	// EnrichRead and EnrichKept: raw records the enricher read, enriched
+	// records it wrote.
+	EnrichRead, EnrichKept int64
+	// Sinks holds each sink's counts by sink name.
+	Sinks map[string]SinkCounts
 }
 
-type labelPair interface {
-	GetName() string
-	GetValue() string
-}
-
-func hasLabel[L labelPair](ls []L, name, value string) bool {
-	for _, l := range ls {
-		if l.GetName() == name && l.GetValue() == value {
-			return true
-		}
-	}
-	return false
+// SinkCounts are one sink's counts on the status line.
+type SinkCounts struct {
+	Delivered, DeadLettered int64
 }
 
 // Line is a one-line pipeline summary.
 type Line struct {
-	g        prometheus.Gatherer
 	adm      *kadm.Client
 	enriched string
 	sinks    []string
-	lastIn   float64
+	lastIn   int64
 	lastAt   time.Time
 }
 
-// NewLine summarises the pipeline whose metrics are in g, with sinks
-// reading topic enriched.
-func NewLine(g prometheus.Gatherer, adm *kadm.Client, enriched string, sinks []string) *Line {
+// NewLine summarises a pipeline whose sinks read topic enriched; their lag
+// comes from adm.
+func NewLine(adm *kadm.Client, enriched string, sinks []string) *Line {
 	s := append([]string(nil), sinks...)
 	sort.Strings(s)
-	return &Line{g: g, adm: adm, enriched: enriched, sinks: s, lastAt: time.Now()}
+	return &Line{adm: adm, enriched: enriched, sinks: s, lastAt: time.Now()}
 }
 
-// String renders the current line, e.g.
+// String renders the line for c and the sinks' current lag, e.g.
 // "in 412.0/s (total 2061) | enriched 1880 of 2061 read, kept 23.4% | file: delivered 440, lag 0 | dlq 0".
-func (l *Line) String(ctx context.Context) string {
-	in := Counter(l.g, "logweave_ingest_records_accepted_total", "", "")
+func (l *Line) String(ctx context.Context, c Counts) string {
 	now := time.Now()
-	rate := (in - l.lastIn) / now.Sub(l.lastAt).Seconds()
-	l.lastIn, l.lastAt = in, now
-	read := Counter(l.g, "logweave_enrich_records_in_total", "", "")
-	out := Counter(l.g, "logweave_enrich_records_out_total", "", "")
+	rate := float64(c.Ingested-l.lastIn) / now.Sub(l.lastAt).Seconds()
+	l.lastIn, l.lastAt = c.Ingested, now
 	kept := 0.0
-	if read > 0 {
-		kept = 100 * out / read
+	if c.EnrichRead > 0 {
+		kept = 100 * float64(c.EnrichKept) / float64(c.EnrichRead)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "in %.1f/s (total %.0f) | enriched %.0f of %.0f read, kept %.1f%%", rate, in, out, read, kept)
-	var dlq float64
+	fmt.Fprintf(&b, "in %.1f/s (total %d) | enriched %d of %d read, kept %.1f%%", rate, c.Ingested, c.EnrichKept, c.EnrichRead, kept)
+	var dlq int64
 	for _, s := range l.sinks {
-		d := sinkCounter(l.g, s, "delivered")
-		dlq += sinkCounter(l.g, s, "dead_lettered")
+		sc := c.Sinks[s]
+		dlq += sc.DeadLettered
 		lag, err := Lag(ctx, l.adm, "logweave-sink-"+s, l.enriched)
 		lagText := fmt.Sprint(lag)
 		if err != nil {
 			lagText = "?"
 		}
-		fmt.Fprintf(&b, " | %s: delivered %.0f, lag %s", s, d, lagText)
+		fmt.Fprintf(&b, " | %s: delivered %d, lag %s", s, sc.Delivered, lagText)
 	}
-	fmt.Fprintf(&b, " | dlq %.0f", dlq)
+	fmt.Fprintf(&b, " | dlq %d", dlq)
 	return b.String()
-}
-
-func sinkCounter(g prometheus.Gatherer, sink, outcome string) float64 {
-	mfs, err := g.Gather()
-	if err != nil {
-		return 0
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != "logweave_sink_records_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if hasLabel(m.GetLabel(), "sink", sink) && hasLabel(m.GetLabel(), "outcome", outcome) {
-				sum += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return sum
 }

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,5 +53,26 @@ func TestLag_TransactionalTopic(t *testing.T) {
 	}
 	if lag, err := Lag(ctx, adm, "logweave-sink-new", "logweave.enriched"); err != nil || lag != 4 {
 		t.Errorf("group without commits: lag %d, %v; want 4 (3 records and their marker)", lag, err)
+	}
+}
+
+// The line shows the counts it is given (the stages' Stats) with each
+// sink's lag from Kafka, sinks in name order.
+func TestLine_ShowsCountsAndLag(t *testing.T) {
+	c := testkafka.Start(t, kfake.SeedTopics(1, "logweave.enriched"))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cl := c.Client(kgo.DefaultProduceTopic("logweave.enriched"))
+	for i := 0; i < 3; i++ {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	line := NewLine(kadm.NewClient(c.Client()), "logweave.enriched", []string{"file", "es"})
+	got := line.String(ctx, Counts{Ingested: 10, EnrichRead: 10, EnrichKept: 4,
+		Sinks: map[string]SinkCounts{"es": {Delivered: 3, DeadLettered: 1}, "file": {Delivered: 4, DeadLettered: 1}}})
+	want := " (total 10) | enriched 4 of 10 read, kept 40.0% | es: delivered 3, lag 3 | file: delivered 4, lag 3 | dlq 2"
+	if !strings.HasPrefix(got, "in ") || !strings.HasSuffix(got, want) {
+		t.Errorf("line = %q, want in <rate>/s%s", got, want)
 	}
 }

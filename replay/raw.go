@@ -23,7 +23,6 @@ type RawOptions struct {
 	RawTopic string
 	Enrich   enrich.Config
 	Rules    *enrich.Rules
-	Logger   *slog.Logger
 }
 
 // OutputTopic is the topic of a raw replay job derived from topic: the
@@ -86,6 +85,7 @@ func RunRaw(ctx context.Context, o RawOptions) (Report, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	logger = logger.With("replay", o.Job)
 	en, err := enrich.New(ecfg, enrich.Topics{Raw: private, Enriched: out, DLQ: o.Topics.DLQ}, o.Rules, o.Base,
 		enrich.Deps{Logger: logger, Registerer: o.Registry})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -18,7 +19,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/logweave/logweave/ops"
 	"github.com/logweave/logweave/router"
 	"github.com/logweave/logweave/sinks"
 )
@@ -144,7 +144,13 @@ type Options struct {
 	// Progress receives progress lines (a bar when it is a terminal).
 	Progress io.Writer
 	Every    time.Duration
-	Registry *prometheus.Registry
+	// Registry receives the metrics of the job's sink runtime (and, for a
+	// raw replay, its enricher). Default: a registry of its own. The report
+	// is made from the runtime's Stats, never read back from it.
+	Registry prometheus.Registerer
+	// Logger receives the logs of the job's sink runtime and enricher.
+	// Default: none (a discard handler).
+	Logger *slog.Logger
 	// Grace bounds finishing in-flight writes when interrupted. Default 5s.
 	Grace time.Duration
 }
@@ -157,15 +163,15 @@ type Report struct {
 	// Done is how many of the window's offsets this run committed,
 	// transaction markers included: Window when the job finished.
 	Done         int64
-	Delivered    float64
-	Skipped      float64
-	DeadLettered float64
-	Duplicates   float64 // destination-reported duplicates absorbed (Elasticsearch 409 on own id)
+	Delivered    int64
+	Skipped      int64
+	DeadLettered int64
+	Duplicates   int64 // of Delivered, records the destination already held (Elasticsearch 409 on own id)
 	Elapsed      time.Duration
 }
 
 func (r Report) String() string {
-	return fmt.Sprintf("replay %s done in %s (resumed: %v): %d of %d offsets in the window (%.1f%%); delivered %.0f (duplicates absorbed %.0f), skipped by routes %.0f, dead-lettered %.0f",
+	return fmt.Sprintf("replay %s done in %s (resumed: %v): %d of %d offsets in the window (%.1f%%); delivered %d (duplicates absorbed %d), skipped by routes %d, dead-lettered %d",
 		r.Job, r.Elapsed.Round(time.Millisecond), r.Resumed, r.Done, r.Window, percent(r.Done, r.Window), r.Delivered, r.Duplicates, r.Skipped, r.DeadLettered)
 }
 
@@ -197,11 +203,15 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	grace := o.Grace
 	if grace <= 0 {
 		grace = 5 * time.Second
 	}
-	r, err := sinks.New(cfg, o.Dest, o.Router, o.Topics, o.Base, grace, sinks.Deps{Registerer: reg})
+	r, err := sinks.New(cfg, o.Dest, o.Router, o.Topics, o.Base, grace, sinks.Deps{Logger: logger.With("replay", o.Job), Registerer: reg})
 	if err != nil {
 		return rep, err
 	}
@@ -238,10 +248,8 @@ loop:
 		}
 	}
 	progress()
-	rep.Delivered = ops.Counter(reg, "logweave_sink_records_total", "outcome", "delivered")
-	rep.Skipped = ops.Counter(reg, "logweave_sink_records_total", "outcome", "skipped")
-	rep.DeadLettered = ops.Counter(reg, "logweave_sink_records_total", "outcome", "dead_lettered")
-	rep.Duplicates = ops.Counter(reg, "logweave_es_items_total", "outcome", "duplicate")
+	st := r.Stats()
+	rep.Delivered, rep.Skipped, rep.DeadLettered, rep.Duplicates = st.Delivered, st.Skipped, st.DeadLettered, st.Duplicates
 	rep.Elapsed = time.Since(start)
 	if err != nil {
 		return rep, err

@@ -2,6 +2,7 @@ package sinks
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -26,6 +27,8 @@ type metrics struct {
 	paused       prometheus.Gauge
 	commitErrors prometheus.Counter
 	sink         string
+	// counts are the numbers of Runner.Stats.
+	counts counters
 }
 
 func newMetrics(reg prometheus.Registerer, sink string) *metrics {
@@ -78,9 +81,34 @@ func newMetrics(reg prometheus.Registerer, sink string) *metrics {
 		inFlight: inFlight, committed: committed, lag: lag, paused: paused, commitErrors: commitErrs, sink: sink}
 }
 
+// addRecords counts n records with one of the outcomes of
+// logweave_sink_records_total.
+func (m *metrics) addRecords(outcome string, n int) {
+	m.records.WithLabelValues(outcome).Add(float64(n))
+	switch outcome {
+	case outcomeDelivered:
+		m.counts.delivered.Add(int64(n))
+	case outcomeSkipped:
+		m.counts.skipped.Add(int64(n))
+	case outcomeRetried:
+		m.counts.retried.Add(int64(n))
+	case outcomeDeadLettered:
+		m.counts.deadLettered.Add(int64(n))
+	}
+}
+
+// observeWrite records one write call of n records that took d.
+func (m *metrics) observeWrite(d time.Duration, n int) {
+	m.writeLatency.Observe(d.Seconds())
+	m.batchSize.Observe(float64(n))
+	m.counts.batches.Add(1)
+}
+
 // setCommitted records a commit at off of partition p whose readable end
 // (last stable offset) was last seen at readable.
 func (m *metrics) setCommitted(p int32, off, readable int64) {
+	m.counts.commits.Add(1)
+	m.counts.lastCommit.Store(time.Now().UnixNano())
 	ps := strconv.Itoa(int(p))
 	m.committed.WithLabelValues(ps).Set(float64(off))
 	m.lag.WithLabelValues(ps).Set(float64(max(readable-off, 0)))

@@ -202,8 +202,16 @@ func (r *Runner) Client() *kgo.Client { return r.cl }
 func (r *Runner) Run(ctx context.Context) error {
 	pollCtx, stopPolling := context.WithCancel(ctx)
 	defer stopPolling()
-	var fatal error
+	// The fatal watcher stops polling when a worker fails the sink. Run
+	// owns it: it ends with polling and is joined before Run goes on, so
+	// nothing of the runner outlives Run.
+	var (
+		fatal   error
+		watcher sync.WaitGroup
+	)
+	watcher.Add(1)
 	go func() {
+		defer watcher.Done()
 		select {
 		case fatal = <-r.fatal:
 			stopPolling()
@@ -222,6 +230,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		})
 		fs.EachPartition(r.handOver)
 	}
+	stopPolling()
+	watcher.Wait()
 	// Stop fetching, finish or abandon in-flight batches, commit, leave.
 	// None of it waits for a rebalance in flight (a dead member holds one
 	// up for its whole session): commits go out under the current

@@ -51,6 +51,14 @@ type Result struct {
 // Ok is the result of a delivered record.
 func Ok() Result { return Result{Outcome: Delivered} }
 
+// ReasonDuplicate is the Reason of a Duplicate result.
+const ReasonDuplicate = "duplicate"
+
+// Duplicate is the result of a record the destination already held under
+// its own id (Elasticsearch's 409 on create): delivered, and counted in
+// Stats.Duplicates.
+func Duplicate() Result { return Result{Outcome: Delivered, Reason: ReasonDuplicate} }
+
 // RetryLater is the result of a transiently failed record.
 func RetryLater(reason string, err error) Result {
 	return Result{Outcome: Retry, Reason: reason, Err: err}

@@ -297,7 +297,7 @@ func (w *worker) process(batch []*kgo.Record) bool {
 		}
 		pending = append(pending, sr)
 	}
-	r.m.records.WithLabelValues(outcomeSkipped).Add(float64(skipped))
+	r.m.addRecords(outcomeSkipped, skipped)
 	byRecord := make(map[*Record]*kgo.Record, len(pending))
 	for _, rec := range pending {
 		byRecord[rec] = batchRecord(batch, rec.Offset)
@@ -308,8 +308,7 @@ func (w *worker) process(batch []*kgo.Record) bool {
 	for attempt := 0; len(pending) > 0; attempt++ {
 		start := time.Now()
 		results, err := r.sink.Write(w.ctx, pending)
-		r.m.writeLatency.Observe(time.Since(start).Seconds())
-		r.m.batchSize.Observe(float64(len(pending)))
+		r.m.observeWrite(time.Since(start), len(pending))
 		if err != nil {
 			r.fail(fmt.Errorf("sink %s: %w", r.cfg.Name, err))
 			return false
@@ -326,7 +325,10 @@ func (w *worker) process(batch []*kgo.Record) bool {
 		for i, res := range results {
 			switch res.Outcome {
 			case Delivered:
-				r.m.records.WithLabelValues(outcomeDelivered).Inc()
+				r.m.addRecords(outcomeDelivered, 1)
+				if res.Reason == ReasonDuplicate {
+					r.m.counts.duplicates.Add(1)
+				}
 			case Reject:
 				dead = append(dead, deadLetter{kr: byRecord[pending[i]], id: pending[i].Enriched.GetRecordId(), reason: res.Reason, err: res.Err})
 			default:
@@ -352,7 +354,7 @@ func (w *worker) process(batch []*kgo.Record) bool {
 			}
 			break
 		}
-		r.m.records.WithLabelValues(outcomeRetried).Add(float64(len(retry)))
+		r.m.addRecords(outcomeRetried, len(retry))
 		if attempt == 0 || attempt%10 == 0 {
 			r.logger.Warn("write failed transiently; retrying", "partition", w.p, "records", len(retry), "reason", reason, "attempt", attempt+1, "err", lastErr)
 		}
@@ -435,7 +437,7 @@ func (w *worker) deadLetter(dead []deadLetter) bool {
 				}
 				continue
 			}
-			r.m.records.WithLabelValues(outcomeDeadLettered).Inc()
+			r.m.addRecords(outcomeDeadLettered, 1)
 			r.m.deadLettered.WithLabelValues(dead[i].reason).Inc()
 		}
 		if len(failed) == 0 {

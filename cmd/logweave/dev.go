@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,11 +12,13 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/logweave/logweave/enrich"
 	"github.com/logweave/logweave/gen"
 	"github.com/logweave/logweave/ingest"
 	"github.com/logweave/logweave/internal/broker"
 	"github.com/logweave/logweave/internal/config"
 	"github.com/logweave/logweave/ops"
+	"github.com/logweave/logweave/sinks"
 	"github.com/logweave/logweave/sinks/elasticsearch"
 	"github.com/logweave/logweave/sinks/file"
 	"github.com/logweave/logweave/sinks/loki"
@@ -109,28 +110,12 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 		}
 		defer b.Close()
 		p.cfg.Kafka.Brokers = []string{b.Addr()}
+		p.stats = &pipelineStats{sinks: map[string]*sinks.Runner{}}
 		genOpts.rate, genOpts.logs = genRate, genLogs
 		return runPipeline(ctx, p, b.Addr(), genOpts, every)
 	})
 }
 
-// stage is one running part of the dev pipeline.
-type stage struct {
-	name   string
-	cancel context.CancelFunc
-	done   chan error
-}
-
-func startStage(name string, fn func(context.Context) error) *stage {
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &stage{name: name, cancel: cancel, done: make(chan error, 1)}
-	go func() { s.done <- fn(ctx) }()
-	return s
-}
-
-// runPipeline runs ingest, enrich, the sinks and the generator until ctx is
-// done or a stage fails, then stops them in data-flow order: generator,
-// ingest (drains), enrich (final transaction), sinks (final commit).
 // devGen configures the generator of logweave dev.
 type devGen struct {
 	rate             float64
@@ -144,12 +129,14 @@ type devGen struct {
 	phaseOffset      time.Duration
 }
 
+// runPipeline runs ingest, enrich, the sinks and the generator until ctx is
+// done or a stage fails, then stops them in data-flow order (pipeline.go).
 func runPipeline(ctx context.Context, p *process, brokerAddr string, g devGen, every time.Duration) error {
 	lns, err := listenIngest(p.cfg.Ingest)
 	if err != nil {
 		return err
 	}
-	cl, err := newKafkaClient(p, "ingest", ingest.ProducerOptions(p.cfg.Ingest)...)
+	cl, err := p.kafka().NewClient("ingest", ingest.ProducerOptions(p.cfg.Ingest)...)
 	if err != nil {
 		lns.http.Close()
 		if lns.grpc != nil {
@@ -158,51 +145,43 @@ func runPipeline(ctx context.Context, p *process, brokerAddr string, g devGen, e
 		return err
 	}
 	defer cl.Close()
-	rt, err := newRouter(ctx, p)
+	rt, watchRoutes, err := newRouter(p)
 	if err != nil {
 		return err
 	}
-	var stages []*stage
-	stages = append(stages, startStage("ingest", func(c context.Context) error { return serveIngest(c, p, cl, lns) }))
-	stages = append(stages, startStage("enrich", func(c context.Context) error { return runEnricher(c, p) }))
-	var sinkNames []string
-	for _, sc := range p.cfg.Sinks {
-		sc := sc
-		sinkNames = append(sinkNames, sc.Name)
-		stages = append(stages, startStage("sink "+sc.Name, func(c context.Context) error { return runSinkRunner(c, p, sc, rt) }))
-	}
+	var genCfg gen.Config
 	url, grpcURL := "http://"+lns.http.Addr().String(), ""
-	grpcNote := "no OTLP/gRPC"
 	if lns.grpc != nil {
 		grpcURL = "http://" + lns.grpc.Addr().String()
-		grpcNote = "OTLP/gRPC " + lns.grpc.Addr().String()
-	}
-	fmt.Fprintf(p.stdout, "logweave dev: kafka %s | ingest %s (/v1/logs /v1/traces /v1/ndjson), %s | sinks %v\n", brokerAddr, url, grpcNote, sinkNames)
-	for _, sc := range p.cfg.Sinks {
-		if fc, ok := sc.Settings.(*file.Config); ok {
-			fmt.Fprintf(p.stdout, "logweave dev: file sink %q writes %s\n", sc.Name, fc.Dir)
-		}
 	}
 	if g.rate > 0 {
-		fmt.Fprintf(p.stdout, "logweave dev: generating %.1f submissions/s (--gen 0 to stop); Ctrl-C to quit\n", g.rate)
-		seed := g.seed
-		if seed == 0 {
-			seed = uint64(time.Now().UnixNano())
-		}
-		cfg := gen.Config{URL: url, Logs: g.logs, Rate: g.rate, Duration: 365 * 24 * time.Hour, Count: g.count, Seed: seed,
-			Users: 1000, Rates: gen.Rates{Error: 0.05, Timeout: 0.03, Slow: 0.05, Crash: 0.02},
-			Protocol: g.protocol, GRPCURL: grpcURL, TraceContextLogs: g.traceContextLogs,
-			DefaultBatching: g.defaultBatching, PhaseOffset: g.phaseOffset}
+		genCfg = g.config(url, grpcURL)
 		if g.manifest != "" {
 			f, err := os.Create(g.manifest)
 			if err != nil {
 				return err
 			}
 			defer f.Close()
-			cfg.Manifest = f
+			genCfg.Manifest = f
 		}
-		stages = append([]*stage{startStage("gen", func(c context.Context) error {
-			rep, err := gen.Run(c, cfg)
+	}
+
+	pl := newPipeline(ctx)
+	pl.start(stopIngest, "ingest", func(c context.Context) error { return serveIngest(c, p, cl, lns) })
+	pl.start(stopEnrich, "enrich", func(c context.Context) error { return runEnricher(c, p) })
+	var sinkNames []string
+	for _, sc := range p.cfg.Sinks {
+		sinkNames = append(sinkNames, sc.Name)
+		pl.start(stopSinks, "sink "+sc.Name, func(c context.Context) error { return runSinkRunner(c, p, sc, rt) })
+	}
+	if watchRoutes != nil {
+		pl.start(stopRoutes, "routes", func(c context.Context) error { watchRoutes(c); return nil })
+	}
+	printDevBanner(p, brokerAddr, url, lns, sinkNames)
+	if g.rate > 0 {
+		fmt.Fprintf(p.stdout, "logweave dev: generating %.1f submissions/s (--gen 0 to stop); Ctrl-C to quit\n", g.rate)
+		pl.start(stopGen, "gen", func(c context.Context) error {
+			rep, err := gen.Run(c, genCfg)
 			p.logger.Info("generator stopped", "report", rep.String())
 			if err == nil && c.Err() == nil {
 				fmt.Fprintln(p.stdout, "logweave dev: generator done:", rep.String())
@@ -213,56 +192,95 @@ func runPipeline(ctx context.Context, p *process, brokerAddr string, g devGen, e
 				return nil
 			}
 			return err
-		})}, stages...)
+		})
 	}
 
-	adm := kadm.NewClient(cl)
-	line := ops.NewLine(p.reg, adm, p.cfg.Kafka.Topics.Enriched.Name, sinkNames)
+	line := ops.NewLine(kadm.NewClient(cl), p.cfg.Kafka.Topics.Enriched.Name, sinkNames)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
-	var failed error
-	failedCh := make(chan error, len(stages))
-	var wg sync.WaitGroup
-	for _, s := range stages {
-		wg.Add(1)
-		go func(s *stage) {
-			defer wg.Done()
-			select {
-			case err := <-s.done:
-				s.done <- err // keep it for the shutdown below
-				if err != nil {
-					failedCh <- fmt.Errorf("%s: %w", s.name, err)
-				}
-			case <-ctx.Done():
-			}
-		}(s)
-	}
 loop:
 	for {
 		select {
-		case <-ctx.Done():
-			break loop
-		case failed = <-failedCh:
+		case <-pl.Failed():
 			break loop
 		case <-tick.C:
 			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			fmt.Fprintln(p.stdout, line.String(sctx))
+			fmt.Fprintln(p.stdout, line.String(sctx, p.stats.counts()))
 			cancel()
 		}
 	}
-	var errs []error
-	if failed != nil {
-		errs = append(errs, failed)
+	err = pl.stop()
+	fctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	fmt.Fprintln(p.stdout, line.String(fctx, p.stats.counts()))
+	cancel()
+	return err
+}
+
+// printDevBanner says where everything of logweave dev listens.
+func printDevBanner(p *process, brokerAddr, url string, lns ingestListeners, sinkNames []string) {
+	grpcNote := "no OTLP/gRPC"
+	if lns.grpc != nil {
+		grpcNote = "OTLP/gRPC " + lns.grpc.Addr().String()
 	}
-	for _, s := range stages {
-		s.cancel()
-		if err := <-s.done; err != nil && !errors.Is(err, context.Canceled) && (failed == nil || !errors.Is(failed, err)) {
-			errs = append(errs, fmt.Errorf("%s: %w", s.name, err))
+	fmt.Fprintf(p.stdout, "logweave dev: kafka %s | ingest %s (/v1/logs /v1/traces /v1/ndjson), %s | sinks %v\n", brokerAddr, url, grpcNote, sinkNames)
+	for _, sc := range p.cfg.Sinks {
+		if fc, ok := sc.Settings.(*file.Config); ok {
+			fmt.Fprintf(p.stdout, "logweave dev: file sink %q writes %s\n", sc.Name, fc.Dir)
 		}
 	}
-	wg.Wait()
-	fctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	fmt.Fprintln(p.stdout, line.String(fctx))
-	cancel()
-	return errors.Join(errs...)
+}
+
+// config is the generator's configuration: gen's defaults with dev's flags.
+func (g devGen) config(url, grpcURL string) gen.Config {
+	cfg := gen.DefaultConfig()
+	cfg.URL, cfg.GRPCURL, cfg.Logs, cfg.Protocol = url, grpcURL, g.logs, g.protocol
+	cfg.Rate, cfg.Count, cfg.Duration = g.rate, g.count, 365*24*time.Hour
+	cfg.Seed = g.seed
+	if cfg.Seed == 0 {
+		cfg.Seed = uint64(time.Now().UnixNano())
+	}
+	cfg.TraceContextLogs, cfg.DefaultBatching, cfg.PhaseOffset = g.traceContextLogs, g.defaultBatching, g.phaseOffset
+	return cfg
+}
+
+// pipelineStats collects the counters of dev's stages as they start, for
+// the status line. Its methods do nothing on a nil receiver (the roles run
+// on their own).
+type pipelineStats struct {
+	mu       sync.Mutex
+	ingest   *ingest.Server
+	enricher *enrich.Enricher
+	sinks    map[string]*sinks.Runner // by sink name
+}
+
+// update records a started stage under the lock.
+func (s *pipelineStats) update(f func(*pipelineStats)) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(s)
+}
+
+// counts reads the stages started so far.
+func (s *pipelineStats) counts() ops.Counts {
+	c := ops.Counts{Sinks: map[string]ops.SinkCounts{}}
+	if s == nil {
+		return c
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ingest != nil {
+		c.Ingested = s.ingest.Accepted()
+	}
+	if s.enricher != nil {
+		st := s.enricher.Stats()
+		c.EnrichRead, c.EnrichKept = st.Consumed, st.Kept
+	}
+	for name, r := range s.sinks {
+		st := r.Stats()
+		c.Sinks[name] = ops.SinkCounts{Delivered: st.Delivered, DeadLettered: st.DeadLettered}
+	}
+	return c
 }

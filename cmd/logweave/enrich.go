@@ -5,9 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/logweave/logweave/enrich"
 	"github.com/logweave/logweave/internal/reload"
@@ -30,27 +27,28 @@ func runEnrich(args []string, stdout, stderr io.Writer) int {
 	})
 }
 
-// runEnricher runs one enricher with hot-reloaded rules until ctx is done.
+// runEnricher runs one enricher with hot-reloaded rules until ctx is done
+// or the enricher fails; the rules watcher ends with it.
 func runEnricher(ctx context.Context, p *process) error {
 	rules, err := enrich.LoadRules(p.cfg.Enrich.RulesFile)
 	if err != nil {
 		return err
 	}
-	base, err := p.kafkaOptions()
+	base, err := p.kafka().Options("enrich")
 	if err != nil {
 		return err
 	}
 	t := p.cfg.Kafka.Topics
 	e, err := enrich.New(p.cfg.Enrich, enrich.Topics{Raw: t.Raw.Name, Enriched: t.Enriched.Name, DLQ: t.DLQ.Name}, rules, base,
 		enrich.Deps{Logger: p.logger, Registerer: p.reg, Startup: p.startup("enrich-startup").Pending,
-			ClientOpts: p.clientMetrics("enrich")})
+			ClientOpts: p.kafka().Metrics("enrich")})
 	if err != nil {
 		return err
 	}
+	p.stats.update(func(s *pipelineStats) { s.enricher = e })
+	var watchRules func(context.Context)
 	if path := p.cfg.Enrich.RulesFile; path != "" {
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		w := &reload.Watcher{Kind: "rules", Path: path, Interval: p.cfg.Enrich.ReloadInterval, Signal: hup, Logger: p.logger,
+		watchRules = hupWatch(&reload.Watcher{Kind: "rules", Path: path, Interval: p.cfg.Enrich.ReloadInterval, Logger: p.logger,
 			Metrics: p.reloadMetrics(),
 			Apply: func(b []byte) error {
 				r, err := enrich.ParseRules(b)
@@ -59,13 +57,9 @@ func runEnricher(ctx context.Context, p *process) error {
 				}
 				e.SetRules(r)
 				return nil
-			}}
-		go func() {
-			defer signal.Stop(hup)
-			w.Run(ctx)
-		}()
+			}})
 	}
 	p.ready.Set("enrich", pingCheck(e.Client()))
 	p.logger.Info("enricher running", "group", enrich.Group, "from", t.Raw.Name, "to", t.Enriched.Name)
-	return e.Run(ctx)
+	return runWatched(ctx, e.Run, watchRules)
 }

@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	es "github.com/elastic/go-elasticsearch/v8"
@@ -51,11 +51,12 @@ func runFind(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	tl, err := find.Fetch(ctx, cl, q, opt)
-	if err != nil {
+	switch {
+	case errors.Is(err, find.ErrNoQuery):
 		fmt.Fprintf(stderr, "logweave find: %v\n", err)
-		if strings.Contains(err.Error(), "give --submit") {
-			return 2
-		}
+		return 2
+	case err != nil && !errors.Is(err, find.ErrNotFound):
+		fmt.Fprintf(stderr, "logweave find: %v\n", err)
 		return 1
 	}
 	if asJSON {
@@ -65,7 +66,7 @@ func runFind(args []string, stdout, stderr io.Writer) int {
 	} else {
 		find.WriteText(stdout, tl)
 	}
-	if tl.SubmitID == "" {
+	if errors.Is(err, find.ErrNotFound) {
 		return 1
 	}
 	return 0

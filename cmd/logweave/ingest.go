@@ -44,7 +44,7 @@ func runIngest(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return runProcess("ingest", &common, extra, stdout, stderr, func(ctx context.Context, p *process) error {
-		cl, err := newKafkaClient(p, "ingest", ingest.ProducerOptions(p.cfg.Ingest)...)
+		cl, err := p.kafka().NewClient("ingest", ingest.ProducerOptions(p.cfg.Ingest)...)
 		if err != nil {
 			return err
 		}
@@ -95,6 +95,7 @@ func serveIngest(ctx context.Context, p *process, cl *kgo.Client, lns ingestList
 		}
 		return err
 	}
+	p.stats.update(func(s *pipelineStats) { s.ingest = srv })
 	p.ready.Set("kafka", pingCheck(cl))
 	p.logger.Info("ingest listening", "addr", lns.http.Addr().String(), "endpoints", "/v1/logs /v1/traces /v1/ndjson", "topic", p.cfg.Kafka.Topics.Raw.Name)
 	fmt.Fprintf(p.stdout, "ingest listening on http://%s\n", lns.http.Addr())
@@ -136,23 +137,6 @@ func (o *optionalString) String() string { return o.value }
 func (o *optionalString) Set(v string) error {
 	o.value, o.set = v, true
 	return nil
-}
-
-// newKafkaClient builds a client from the shared Kafka options plus the
-// role's own, with the role in the client id.
-func newKafkaClient(p *process, role string, extra ...kgo.Opt) (*kgo.Client, error) {
-	opts, err := p.kafkaOptions()
-	if err != nil {
-		return nil, err
-	}
-	opts = append(opts, kgo.ClientID(p.cfg.Kafka.ClientID+"-"+role))
-	opts = append(opts, extra...)
-	opts = append(opts, p.clientMetrics(role)...)
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("creating kafka client: %w", err)
-	}
-	return cl, nil
 }
 
 // bootstrapTopics creates or checks the logweave topics when configured

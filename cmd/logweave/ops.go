@@ -49,7 +49,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	p := &process{cfg: cfg}
-	cl, err := newKafkaClient(p, "status")
+	cl, err := p.kafka().NewClient("status")
 	if err != nil {
 		fmt.Fprintf(stderr, "logweave status: %v\n", err)
 		return 1
@@ -117,7 +117,7 @@ func runOffsets(args []string, stdout, stderr io.Writer) int {
 		topic = ops.Topic(group, cfg.Kafka.Topics)
 	}
 	p := &process{cfg: cfg}
-	cl, err := newKafkaClient(p, "offsets")
+	cl, err := p.kafka().NewClient("offsets")
 	if err != nil {
 		fmt.Fprintf(stderr, "logweave offsets: %v\n", err)
 		return 1

@@ -16,7 +16,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/logweave/logweave/internal/admin"
 	"github.com/logweave/logweave/internal/config"
@@ -71,6 +70,13 @@ type process struct {
 
 	reloadOnce sync.Once
 	reloadM    *reload.Metrics
+
+	clientsOnce sync.Once
+	clients     *kafka.Clients
+
+	// stats, in logweave dev only, collects the running stages' counters
+	// for the status line; nil elsewhere.
+	stats *pipelineStats
 }
 
 // startup returns the retry settings of a role's Kafka startup steps and
@@ -83,26 +89,20 @@ func (p *process) startup(name string) kafka.Startup {
 	return kafka.Startup{Logger: p.logger, Pending: pending}
 }
 
-// kafkaOptions are the shared client options plus franz-go's logs through
-// the process logger; every client of the role starts from them.
-func (p *process) kafkaOptions() ([]kgo.Opt, error) {
-	opts, err := kafka.Options(p.cfg.Kafka)
-	if err != nil {
-		return nil, err
-	}
-	if p.logger != nil {
-		opts = append(opts, kafka.ClientLogger(p.logger))
-	}
-	return opts, nil
-}
-
-// clientMetrics is the kprom hook of the role's main client called name,
-// on the process registry; none for tools without a registry.
-func (p *process) clientMetrics(name string) []kgo.Opt {
-	if p.reg == nil {
-		return nil
-	}
-	return []kgo.Opt{kafka.ClientMetrics(p.reg, name)}
+// kafka is the process's Kafka client constructor: the role's client id
+// ("<client_id>-<role>"), franz-go's logs through the process logger and,
+// for each role's main client, its metrics on the process registry. Built
+// on first use, so that logweave dev can point kafka.brokers at its
+// embedded broker first.
+func (p *process) kafka() *kafka.Clients {
+	p.clientsOnce.Do(func() {
+		var reg prometheus.Registerer
+		if p.reg != nil {
+			reg = p.reg
+		}
+		p.clients = kafka.NewClients(p.cfg.Kafka, p.logger, reg)
+	})
+	return p.clients
 }
 
 // reloadMetrics registers the reload metrics once per process.

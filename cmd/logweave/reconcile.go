@@ -84,7 +84,7 @@ func runReconcile(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}()
-	base, err := kafka.Options(cfg.Kafka)
+	base, err := kafka.NewClients(cfg.Kafka, nil, nil).Options("reconcile")
 	if err != nil {
 		fmt.Fprintf(stderr, "logweave reconcile: %v\n", err)
 		return 2

@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/logweave/logweave/enrich"
-	"github.com/logweave/logweave/internal/kafka"
+	"github.com/logweave/logweave/internal/logging"
 	"github.com/logweave/logweave/replay"
 	"github.com/logweave/logweave/router"
 	"github.com/logweave/logweave/sinks"
@@ -57,7 +57,7 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if job == "" {
-		job = sinkName + "-" + fromT.UTC().Format("20060102t150405z")
+		job = replay.JobName(sinkName, fromT)
 	}
 	cfg, ok := loadForTool("replay", &common, stderr)
 	if !ok {
@@ -73,31 +73,31 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "logweave replay: %v\n", err)
 		return 2
 	}
-	if idx != "" {
-		for i := range routes.Routes {
-			routes.Routes[i].Index = idx
-		}
-	}
-	rt, err := router.New(routes)
+	rt, err := replay.TargetRouter(routes, idx)
 	if err != nil {
-		fmt.Fprintf(stderr, "logweave replay: --target-index: %v\n", err)
+		fmt.Fprintf(stderr, "logweave replay: %v\n", err)
 		return 2
 	}
-	base, err := kafka.Options(cfg.Kafka)
+	logger, err := logging.New(cfg.Log, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "logweave replay: %v\n", err)
+		return 2
+	}
+	p := &process{cfg: cfg, logger: logger.With("role", "replay"), reg: prometheus.NewRegistry()}
+	base, err := p.kafka().Options("replay")
 	if err != nil {
 		fmt.Fprintf(stderr, "logweave replay: %v\n", err)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	p := &process{cfg: cfg, reg: prometheus.NewRegistry()}
 	dest, err := newSink(ctx, p, sc)
 	if err != nil {
 		fmt.Fprintf(stderr, "logweave replay: %v\n", err)
 		return 1
 	}
 	opts := replay.Options{Job: job, Sink: sc.Config, Dest: dest, Router: rt, Base: base, From: fromT, To: toT,
-		Topics: sinks.Topics{Enriched: cfg.Kafka.Topics.Enriched.Name, DLQ: cfg.Kafka.Topics.DLQ.Name}, Progress: os.Stderr, Registry: p.reg}
+		Topics: sinks.Topics{Enriched: cfg.Kafka.Topics.Enriched.Name, DLQ: cfg.Kafka.Topics.DLQ.Name}, Progress: os.Stderr, Registry: p.reg, Logger: p.logger}
 	var rep replay.Report
 	if source == "raw" {
 		rules, rerr := enrich.LoadRules(cfg.Enrich.RulesFile)

@@ -5,10 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/logweave/logweave/internal/config"
 	"github.com/logweave/logweave/internal/reload"
@@ -38,40 +35,46 @@ func runSink(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	return runProcess("sink", &common, nil, stdout, stderr, func(ctx context.Context, p *process) error {
-		sc, ok := p.cfg.Sink(name)
-		if !ok {
-			var names []string
-			for _, s := range p.cfg.Sinks {
-				names = append(names, s.Name)
-			}
-			return fmt.Errorf("no sink %q in the configuration (configured: %s)", name, strings.Join(names, ", "))
-		}
-		rt, err := newRouter(ctx, p)
-		if err != nil {
-			return err
-		}
-		return runSinkRunner(ctx, p, sc, rt)
+		return runSinkRole(ctx, p, name)
 	})
 }
 
-// newRouter loads the routes and keeps them fresh: file changes and SIGHUP
-// re-apply them; a bad file keeps the old routes.
-func newRouter(ctx context.Context, p *process) (*router.Router, error) {
+// runSinkRole runs the sink called name with hot-reloaded routes until ctx
+// is done or the sink fails; the routes watcher ends with it.
+func runSinkRole(ctx context.Context, p *process, name string) error {
+	sc, ok := p.cfg.Sink(name)
+	if !ok {
+		var names []string
+		for _, s := range p.cfg.Sinks {
+			names = append(names, s.Name)
+		}
+		return fmt.Errorf("no sink %q in the configuration (configured: %s)", name, strings.Join(names, ", "))
+	}
+	rt, watchRoutes, err := newRouter(p)
+	if err != nil {
+		return err
+	}
+	return runWatched(ctx, func(ctx context.Context) error { return runSinkRunner(ctx, p, sc, rt) }, watchRoutes)
+}
+
+// newRouter loads the routes, and returns the watcher that keeps them
+// fresh (nil without a routes file): file changes and SIGHUP re-apply them;
+// a bad file keeps the old routes. The caller runs the watcher (runWatched,
+// or a stage of logweave dev).
+func newRouter(p *process) (*router.Router, func(context.Context), error) {
 	cfg, err := router.Load(p.cfg.Router.File)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rt, err := router.New(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if p.cfg.Router.File == "" {
-		return rt, nil
+		return rt, nil, nil
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	w := &reload.Watcher{
-		Kind: "routes", Path: p.cfg.Router.File, Interval: p.cfg.Router.ReloadInterval, Signal: hup, Logger: p.logger,
+	watch := hupWatch(&reload.Watcher{
+		Kind: "routes", Path: p.cfg.Router.File, Interval: p.cfg.Router.ReloadInterval, Logger: p.logger,
 		Metrics: p.reloadMetrics(),
 		Apply: func(b []byte) error {
 			cfg, err := router.Parse(b)
@@ -80,12 +83,8 @@ func newRouter(ctx context.Context, p *process) (*router.Router, error) {
 			}
 			return rt.Reload(cfg)
 		},
-	}
-	go func() {
-		defer signal.Stop(hup)
-		w.Run(ctx)
-	}()
-	return rt, nil
+	})
+	return rt, watch, nil
 }
 
 // newSink builds the destination of a sink entry with its type's factory.
@@ -102,18 +101,20 @@ func runSinkRunner(ctx context.Context, p *process, sc config.Sink, rt *router.R
 	if err != nil {
 		return err
 	}
-	base, err := p.kafkaOptions()
+	role := "sink-" + sc.Name
+	base, err := p.kafka().Options(role)
 	if err != nil {
 		return err
 	}
 	topics := sinks.Topics{Enriched: p.cfg.Kafka.Topics.Enriched.Name, DLQ: p.cfg.Kafka.Topics.DLQ.Name}
 	r, err := sinks.New(sc.Config, dest, rt, topics, base, p.cfg.ShutdownTimeout/2, sinks.Deps{Logger: p.logger, Registerer: p.reg,
-		ClientOpts: p.clientMetrics("sink-" + sc.Name)})
+		ClientOpts: p.kafka().Metrics(role)})
 	if err != nil {
 		dest.Close()
 		return err
 	}
-	p.ready.Set("sink-"+sc.Name, pingCheck(r.Client()))
+	p.stats.update(func(s *pipelineStats) { s.sinks[sc.Name] = r })
+	p.ready.Set(role, pingCheck(r.Client()))
 	p.logger.Info("sink running", "sink", sc.Name, "type", sc.Type, "group", sc.Group(), "topic", topics.Enriched)
 	return r.Run(ctx)
 }

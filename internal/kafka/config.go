@@ -27,7 +27,9 @@ type Config struct {
 	// Brokers are the seed brokers, host:port. Required; no default.
 	Brokers []string `yaml:"brokers"`
 	// ClientID is sent to the brokers and shows in their logs and quotas.
-	// Default "logweave"; roles append their role name.
+	// Default "logweave"; each role appends its name (Clients):
+	// logweave-ingest, logweave-enrich, logweave-sink-<name>,
+	// logweave-replay, ...
 	ClientID string `yaml:"client_id"`
 	// DialTimeout bounds one connection attempt. Default 10s.
 	DialTimeout time.Duration `yaml:"dial_timeout"`

@@ -346,7 +346,7 @@ func classify(it bulkItemResult) sinks.Result {
 	case it.Status >= 200 && it.Status < 300:
 		return sinks.Ok()
 	case it.Status == http.StatusConflict && it.Error != nil && it.Error.Type == "version_conflict_engine_exception":
-		return sinks.Ok()
+		return sinks.Duplicate()
 	}
 	typ, reason := "unknown", ""
 	if it.Error != nil {
