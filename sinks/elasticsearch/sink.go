@@ -67,11 +67,12 @@ func New(ctx context.Context, cfg Config, reg prometheus.Registerer, sinkName st
 		return nil, err
 	}
 	ecfg := es.Config{
-		Addresses:           cfg.URLs,
-		APIKey:              cfg.APIKey,
-		Username:            cfg.Username,
-		Password:            cfg.Password,
-		CompressRequestBody: cfg.Compress,
+		Addresses:                cfg.URLs,
+		APIKey:                   cfg.APIKey,
+		Username:                 cfg.Username,
+		Password:                 cfg.Password,
+		CompressRequestBody:      cfg.Compress,
+		CompressRequestBodyLevel: cfg.CompressLevel,
 		// The sink runtime retries, per item; the transport must not
 		// retry whole bulk requests behind its back.
 		DisableRetry: true,
