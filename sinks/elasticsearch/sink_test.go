@@ -463,3 +463,25 @@ func TestConfig_CompressLevel(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkBulkResponse decodes the answer to a 500-document bulk request
+// in which every document was created.
+func BenchmarkBulkResponse(b *testing.B) {
+	var body []byte
+	body = append(body, `{"took":30,"errors":false,"items":[`...)
+	for i := range 500 {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = fmt.Appendf(body, `{"create":{"_index":"logweave-log-2026.11.22","_id":"%032x","_version":1,"result":"created","_shards":{"total":2,"successful":1,"failed":0},"_seq_no":%d,"_primary_term":1,"status":201}}`, i, i)
+	}
+	body = append(body, "]}"...)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var br bulkResponse
+		if err := json.Unmarshal(body, &br); err != nil || len(br.Items) != 500 {
+			b.Fatal(err, len(br.Items))
+		}
+	}
+}
