@@ -31,7 +31,7 @@ type Message interface {
 // re-encodes an unknown field's tag, UnmarshalVT keeps it as it came). TestUnmarshal_MatchesProto and FuzzUnmarshal hold it to
 // that.
 func Unmarshal(b []byte, m Message) error {
-	if checkWire(b, tableOf(m.ProtoReflect().Descriptor()), 0) && m.UnmarshalVT(b) == nil {
+	if checkWire(b, tableFor(m), 0) && m.UnmarshalVT(b) == nil {
 		return nil
 	}
 	proto.Reset(m)
@@ -68,6 +68,23 @@ var (
 	tablesMu sync.Mutex
 	tables   = map[protoreflect.FullName]*wireTable{}
 )
+
+// The tables of the records the enricher and the sinks decode, looked up
+// without hashing a name per record.
+var (
+	envelopeTable = sync.OnceValue(func() *wireTable { return tableOf((*Envelope)(nil).ProtoReflect().Descriptor()) })
+	enrichedTable = sync.OnceValue(func() *wireTable { return tableOf((*EnrichedRecord)(nil).ProtoReflect().Descriptor()) })
+)
+
+func tableFor(m Message) *wireTable {
+	switch m.(type) {
+	case *Envelope:
+		return envelopeTable()
+	case *EnrichedRecord:
+		return enrichedTable()
+	}
+	return tableOf(m.ProtoReflect().Descriptor())
+}
 
 // tableOf returns the table of a message descriptor, building it (and its
 // nested messages' tables) on first use.
@@ -113,32 +130,73 @@ func buildTable(md protoreflect.MessageDescriptor) *wireTable {
 
 // checkWire reports whether b is well-formed wire data of known fields
 // whose strings, in this and every nested message, are valid UTF-8, nested
-// at most maxFastDepth deep. false sends the record to proto.Unmarshal.
+// at most maxFastDepth deep. false sends the record to proto.Unmarshal, so
+// it may refuse what is merely unusual (overlong varints, groups): the
+// common one-byte tags and lengths are read inline.
 func checkWire(b []byte, t *wireTable, depth int) bool {
 	if t == nil || depth > maxFastDepth {
 		return false
 	}
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return false
-		}
-		b = b[n:]
-		if int(num) >= len(t.kinds) || t.kinds[num] == kindUnknown {
-			return false
-		}
-		if typ != protowire.BytesType {
-			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
+		var (
+			num protowire.Number
+			typ protowire.Type
+		)
+		if b[0] < 0x80 {
+			num, typ = protowire.Number(b[0]>>3), protowire.Type(b[0]&7)
+			b = b[1:]
+		} else {
+			var n int
+			if num, typ, n = protowire.ConsumeTag(b); n < 0 {
 				return false
 			}
 			b = b[n:]
-			continue
 		}
-		v, n := protowire.ConsumeBytes(b)
-		if n < 0 {
+		if int(num) >= len(t.kinds) || t.kinds[num] == kindUnknown {
 			return false
 		}
-		b = b[n:]
+		switch typ {
+		case protowire.VarintType:
+			i := 0
+			for i < len(b) && i < 10 && b[i] >= 0x80 {
+				i++
+			}
+			if i >= len(b) || i == 10 || (i == 9 && b[9] > 1) {
+				return false // truncated, or past 64 bits (UnmarshalVT would drop the excess)
+			}
+			b = b[i+1:]
+			continue
+		case protowire.Fixed64Type:
+			if len(b) < 8 {
+				return false
+			}
+			b = b[8:]
+			continue
+		case protowire.Fixed32Type:
+			if len(b) < 4 {
+				return false
+			}
+			b = b[4:]
+			continue
+		case protowire.BytesType:
+		default:
+			return false // groups: not in these schemas
+		}
+		var size uint64
+		if len(b) > 0 && b[0] < 0x80 {
+			size, b = uint64(b[0]), b[1:]
+		} else {
+			var n int
+			if size, n = protowire.ConsumeVarint(b); n < 0 {
+				return false
+			}
+			b = b[n:]
+		}
+		if size > uint64(len(b)) {
+			return false
+		}
+		v := b[:size]
+		b = b[size:]
 		switch t.kinds[num] {
 		case kindString:
 			if !utf8.Valid(v) {

@@ -95,6 +95,11 @@ func decodeCases(t testing.TB) map[string][]byte {
 	cases["field number zero"] = protowire.AppendVarint([]byte{0}, 1)
 	cases["log twice (merged)"] = append(append([]byte{}, log...), mustMarshal(t, &v1.Envelope{Record: &v1.Envelope_Log{Log: &v1.Log{Body: "second"}}})...)
 	cases["log then span (last wins)"] = append(append([]byte{}, log...), mustMarshal(t, sampleEnvelopes()[1])...)
+	cases["varint past 64 bits"] = append(protowire.AppendTag(nil, 1, protowire.VarintType), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f)
+	cases["ten-byte varint"] = append(protowire.AppendTag(nil, 1, protowire.VarintType), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01)
+	cases["overlong length"] = append(protowire.AppendTag(nil, 2, protowire.BytesType), 0x82, 0x00, 'i', 'd')
+	cases["length past the end"] = append(protowire.AppendTag(nil, 2, protowire.BytesType), 0x05, 'i', 'd')
+	cases["truncated fixed64"] = append(protowire.AppendTag(nil, 3, protowire.Fixed64Type), 1, 2, 3)
 	cases["empty"] = nil
 	return cases
 }
