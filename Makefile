@@ -1,6 +1,8 @@
 # Pinned tool versions. protoc comes from Debian (protobuf-compiler, 3.21.12
 # on bookworm); protoc-gen-go is built from the google.golang.org/protobuf
-# version in go.mod, so generator and runtime never drift apart.
+# version in go.mod, so generator and runtime never drift apart; likewise
+# protoc-gen-go-vtproto (the decoders in *_vtproto.pb.go) from go.mod's
+# github.com/planetscale/vtprotobuf.
 STATICCHECK_VERSION := v0.8.2
 BIN := $(CURDIR)/.bin
 # Stamped into the binary (logweave version, logweave_build_info); empty
@@ -32,8 +34,11 @@ lint:
 
 proto:
 	go build -o $(BIN)/protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go
+	go build -o $(BIN)/protoc-gen-go-vtproto github.com/planetscale/vtprotobuf/cmd/protoc-gen-go-vtproto
 	protoc -I schemas --plugin=protoc-gen-go=$(BIN)/protoc-gen-go \
 		--go_out=schemas --go_opt=paths=source_relative \
+		--plugin=protoc-gen-go-vtproto=$(BIN)/protoc-gen-go-vtproto \
+		--go-vtproto_out=schemas --go-vtproto_opt=paths=source_relative,features=unmarshal \
 		schemas/logweave/v1/*.proto
 
 bench:
@@ -55,6 +60,7 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/config/
 	go test -run '^$$' -fuzz '^FuzzEnvelope$$' -fuzztime $(FUZZTIME) ./enrich/
 	go test -run '^$$' -fuzz '^FuzzParseCommitMeta$$' -fuzztime $(FUZZTIME) ./enrich/
+	go test -run '^$$' -fuzz '^FuzzUnmarshal$$' -fuzztime $(FUZZTIME) ./schemas/logweave/v1/
 
 # A real Loki for the Loki sink tests, built from its Go module at the
 # version pinned in tools/loki/go.mod (a first build takes several minutes).

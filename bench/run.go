@@ -88,6 +88,8 @@ type round struct {
 	broker   string
 	adm      *kadm.Client
 	progress io.Writer
+	// es is the Elasticsearch sink's destination; nil without that sink.
+	es *esfake.Server
 }
 
 func runRound(ctx context.Context, cfg Config, n int, reqs []request, records int64, progress io.Writer) ([]Result, error) {
@@ -99,6 +101,7 @@ func runRound(ctx context.Context, cfg Config, n int, reqs []request, records in
 	if contains(cfg.Sinks, "es") {
 		es = esfake.New()
 		defer es.Close()
+		r.es = es
 	}
 	var err error
 	if r.broker, err = freeAddr(); err != nil {
@@ -376,6 +379,9 @@ func (r *round) sink(ctx context.Context, name string) (Result, error) {
 	}
 	recs := int64(last["logweave_sink_records_total"])
 	note := fmt.Sprintf("dead-lettered %d", int64(last["logweave_sink_dead_lettered_total"]))
+	if name == "es" && r.es != nil {
+		note += fmt.Sprintf("; request bodies on the wire %.1f MiB", float64(r.es.WireBytes())/(1<<20))
+	}
 	return Result{Round: r.n, Role: "sink " + name, Records: recs, CPU: u1.cpu, Wall: wall, PeakRSS: u1.peakRSS, Note: note}, nil
 }
 

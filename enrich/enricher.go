@@ -16,7 +16,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/logweave/logweave/internal/admin"
 	"github.com/logweave/logweave/internal/kafka"
@@ -400,7 +399,7 @@ func (e *Enricher) take(r *kgo.Record, now time.Time) {
 		}
 	}
 	var env v1.Envelope
-	if err := proto.Unmarshal(r.Value, &env); err != nil || env.GetRecord() == nil {
+	if err := v1.Unmarshal(r.Value, &env); err != nil || env.GetRecord() == nil {
 		e.m.undecodable.Inc()
 		reason := "not an Envelope"
 		if err != nil {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"google.golang.org/protobuf/proto"
 
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )
@@ -282,7 +281,7 @@ func (w *worker) process(batch []*kgo.Record) bool {
 	)
 	for _, kr := range batch {
 		var rec v1.EnrichedRecord
-		if err := proto.Unmarshal(kr.Value, &rec); err != nil {
+		if err := v1.Unmarshal(kr.Value, &rec); err != nil {
 			dead = append(dead, deadLetter{kr: kr, reason: "decode", err: fmt.Errorf("decoding enriched record: %w", err)})
 			continue
 		}

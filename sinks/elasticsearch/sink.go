@@ -68,6 +68,7 @@ func New(ctx context.Context, cfg Config, reg prometheus.Registerer, sinkName st
 	}
 	cl, err := newClient(cfg, func(ec *es.Config) {
 		ec.CompressRequestBody = cfg.Compress
+		ec.CompressRequestBodyLevel = cfg.CompressLevel
 		// The sink runtime retries, per item; the transport must not
 		// retry whole bulk requests behind its back.
 		ec.DisableRetry = true
@@ -229,8 +230,29 @@ func (s *Sink) appendItem(b []byte, r *sinks.Record) []byte {
 
 // bulkResponse is the part of a bulk response the sink reads.
 type bulkResponse struct {
-	Errors bool                        `json:"errors"`
-	Items  []map[string]bulkItemResult `json:"items"`
+	Errors bool       `json:"errors"`
+	Items  []bulkItem `json:"items"`
+}
+
+// bulkItem is one item of a bulk response, keyed by its operation: the
+// sink sends only create, the others are read in case a proxy or a
+// version answers differently. Fields instead of a map per item: decoding
+// the response was 12% of the sink's CPU in logweave bench.
+type bulkItem struct {
+	Create *bulkItemResult `json:"create"`
+	Index  *bulkItemResult `json:"index"`
+	Update *bulkItemResult `json:"update"`
+	Delete *bulkItemResult `json:"delete"`
+}
+
+// result is the item's result, whichever operation it is keyed by.
+func (b *bulkItem) result() bulkItemResult {
+	for _, r := range []*bulkItemResult{b.Create, b.Index, b.Update, b.Delete} {
+		if r != nil {
+			return *r
+		}
+	}
+	return bulkItemResult{}
 }
 
 type bulkItemResult struct {
@@ -282,11 +304,8 @@ func (s *Sink) send(ctx context.Context, body []byte, recs []*sinks.Record, resu
 		fill(sinks.RetryLater("bad_response", fmt.Errorf("bulk response has %d items for %d operations", len(br.Items), len(recs))))
 		return nil, nil
 	}
-	for i, item := range br.Items {
-		var it bulkItemResult
-		for _, v := range item {
-			it = v
-		}
+	for i := range br.Items {
+		it := br.Items[i].result()
 		results[i] = classify(it)
 		s.m.items.WithLabelValues(itemOutcome(it)).Inc()
 	}

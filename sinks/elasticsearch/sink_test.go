@@ -419,3 +419,69 @@ func TestNew_TemplateInstallRetriesTransientFailures(t *testing.T) {
 		t.Errorf("401: err = %v, want ErrAuth at once", err)
 	}
 }
+
+// compress_level reaches the request bodies: the same batch gzipped at 9
+// arrives smaller than at 1, and uncompressed larger than both.
+func TestSink_CompressLevelSetsBodySize(t *testing.T) {
+	sent := func(mutate func(*Config)) int64 {
+		t.Helper()
+		srv := esfake.New()
+		defer srv.Close()
+		s := newSink(t, srv, mutate)
+		before := srv.WireBytes() // the template
+		for i, r := range write(t, s, records(500, "z")) {
+			if r.Outcome != sinks.Delivered {
+				t.Fatalf("record %d: %+v", i, r)
+			}
+		}
+		return srv.WireBytes() - before
+	}
+	fastest := sent(nil) // the default, 1
+	smallest := sent(func(c *Config) { c.CompressLevel = 9 })
+	plain := sent(func(c *Config) { c.Compress = false })
+	if !(smallest < fastest && fastest < plain) {
+		t.Errorf("bulk bytes: level 9 %d, level 1 %d, uncompressed %d; want them in that order", smallest, fastest, plain)
+	}
+}
+
+func TestConfig_CompressLevel(t *testing.T) {
+	for _, tc := range []struct {
+		compress bool
+		level    int
+		ok       bool
+	}{
+		{true, 1, true}, {true, 9, true}, {true, 0, false}, {true, 10, false}, {false, 0, true},
+	} {
+		c := Default()
+		c.Compress, c.CompressLevel = tc.compress, tc.level
+		err := c.Validate()
+		if (err == nil) != tc.ok {
+			t.Errorf("compress %v, compress_level %d: Validate() = %v, want ok=%v", tc.compress, tc.level, err, tc.ok)
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), "compress_level:") {
+			t.Errorf("error %q does not name the field", err)
+		}
+	}
+}
+
+// BenchmarkBulkResponse decodes the answer to a 500-document bulk request
+// in which every document was created.
+func BenchmarkBulkResponse(b *testing.B) {
+	var body []byte
+	body = append(body, `{"took":30,"errors":false,"items":[`...)
+	for i := range 500 {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = fmt.Appendf(body, `{"create":{"_index":"logweave-log-2026.11.22","_id":"%032x","_version":1,"result":"created","_shards":{"total":2,"successful":1,"failed":0},"_seq_no":%d,"_primary_term":1,"status":201}}`, i, i)
+	}
+	body = append(body, "]}"...)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var br bulkResponse
+		if err := json.Unmarshal(body, &br); err != nil || len(br.Items) != 500 {
+			b.Fatal(err, len(br.Items))
+		}
+	}
+}

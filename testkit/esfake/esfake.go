@@ -45,6 +45,7 @@ type Server struct {
 	templates map[string]json.RawMessage
 	requests  int
 	gzipped   int
+	wireBytes int64 // request bodies as sent (compressed when gzipped)
 
 	// faults, guarded by mu
 	failNext   []int // statuses for the next whole requests
@@ -185,6 +186,28 @@ func (s *Server) Template(name string) (json.RawMessage, bool) {
 	return t, ok
 }
 
+// WireBytes returns the bytes of all request bodies as they arrived, before
+// decompression: what a sink's compression setting saves on the network.
+func (s *Server) WireBytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.wireBytes
+}
+
+// countingReader counts the bytes read through it into its server.
+type countingReader struct {
+	io.ReadCloser
+	s *Server
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.s.mu.Lock()
+	c.s.wireBytes += int64(n)
+	c.s.mu.Unlock()
+	return n, err
+}
+
 // Stats returns how many requests arrived and how many were gzipped.
 func (s *Server) Stats() (requests, gzipped int) {
 	s.mu.Lock()
@@ -247,6 +270,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("X-Elastic-Product", "Elasticsearch")
 	w.Header().Set("Content-Type", "application/json")
+	r.Body = countingReader{ReadCloser: r.Body, s: s}
 	if r.Header.Get("Content-Encoding") == "gzip" {
 		zr, err := gzip.NewReader(r.Body)
 		if err != nil {

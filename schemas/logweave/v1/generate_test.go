@@ -9,7 +9,8 @@ import (
 )
 
 // TestGeneratedCodeIsFresh regenerates the Go code from the .proto files with
-// the pinned tools and fails when the committed *.pb.go files differ. It
+// the pinned tools (protoc-gen-go for *.pb.go, protoc-gen-go-vtproto for the
+// decoders in *_vtproto.pb.go) and fails when the committed files differ. It
 // needs protoc (Debian protobuf-compiler); without it the test skips, unless
 // LOGWEAVE_REQUIRE_PROTOC=1 (set by .ci/run), where it fails.
 func TestGeneratedCodeIsFresh(t *testing.T) {
@@ -28,11 +29,17 @@ func TestGeneratedCodeIsFresh(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building protoc-gen-go: %v\n%s", err, out)
 	}
+	vtplugin := filepath.Join(tmp, "protoc-gen-go-vtproto")
+	build = exec.Command("go", "build", "-o", vtplugin, "github.com/planetscale/vtprotobuf/cmd/protoc-gen-go-vtproto")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building protoc-gen-go-vtproto: %v\n%s", err, out)
+	}
 	protos, err := filepath.Glob("*.proto")
 	if err != nil || len(protos) == 0 {
 		t.Fatalf("no .proto files found: %v", err)
 	}
-	args := []string{"-I", "../..", "--plugin=protoc-gen-go=" + plugin, "--go_out=" + tmp, "--go_opt=paths=source_relative"}
+	args := []string{"-I", "../..", "--plugin=protoc-gen-go=" + plugin, "--go_out=" + tmp, "--go_opt=paths=source_relative",
+		"--plugin=protoc-gen-go-vtproto=" + vtplugin, "--go-vtproto_out=" + tmp, "--go-vtproto_opt=paths=source_relative,features=unmarshal"}
 	for _, p := range protos {
 		args = append(args, filepath.Join("logweave", "v1", p))
 	}
@@ -41,21 +48,23 @@ func TestGeneratedCodeIsFresh(t *testing.T) {
 		t.Fatalf("running protoc: %v\n%s", err, out)
 	}
 	for _, p := range protos {
-		name := p[:len(p)-len(".proto")] + ".pb.go"
-		want, err := os.ReadFile(filepath.Join(tmp, "logweave", "v1", name))
-		if err != nil {
-			t.Fatalf("reading regenerated %s: %v", name, err)
-		}
-		got, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatalf("%s is missing: run make proto", name)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s is stale: run make proto and commit the result", name)
+		for _, suffix := range []string{".pb.go", "_vtproto.pb.go"} {
+			name := p[:len(p)-len(".proto")] + suffix
+			want, err := os.ReadFile(filepath.Join(tmp, "logweave", "v1", name))
+			if err != nil {
+				t.Fatalf("reading regenerated %s: %v", name, err)
+			}
+			got, err := os.ReadFile(name)
+			if err != nil {
+				t.Fatalf("%s is missing: run make proto", name)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s is stale: run make proto and commit the result", name)
+			}
 		}
 	}
 	committed, _ := filepath.Glob("*.pb.go")
-	if len(committed) != len(protos) {
+	if len(committed) != 2*len(protos) {
 		t.Errorf("%d .pb.go files for %d .proto files: remove generated files whose .proto is gone", len(committed), len(protos))
 	}
 }
