@@ -43,6 +43,15 @@ type Config struct {
 	// DecidedTTL is how long a decision is remembered for late records.
 	// Default 10m.
 	DecidedTTL time.Duration `yaml:"decided_ttl"`
+	// LateWindow keeps a head-sampled submission's records re-readable by
+	// a new owner: for this long after the decision the committed
+	// watermark stays at the submission's first record, so a late record
+	// that fires a tail rule upgrades it (kept_by "late:<rule>") even
+	// after a crash or rebalance in between. Later upgrades work while the
+	// same member owns the partition (DecidedTTL). It lengthens the
+	// re-read after a rebalance by as much. 0 turns it off; at most
+	// DecidedTTL. Default 30s.
+	LateWindow time.Duration `yaml:"late_window"`
 	// MaxPendingSubmissions and MaxPendingBytes bound the state of one
 	// process; above either, the oldest submissions are decided early.
 	// MaxPendingBytes counts an estimate of the heap held (a decoded record
@@ -81,6 +90,7 @@ func DefaultConfig() Config {
 		MaxPendingAge:         2 * time.Minute,
 		LinkTTL:               2 * time.Minute,
 		DecidedTTL:            10 * time.Minute,
+		LateWindow:            30 * time.Second,
 		MaxPendingSubmissions: 200000,
 		MaxPendingBytes:       512 << 20,
 		FlushInterval:         250 * time.Millisecond,
@@ -103,6 +113,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CompletionGrace < 0 {
 		add("completion_grace: must not be negative")
+	}
+	if c.LateWindow < 0 || c.LateWindow > c.DecidedTTL {
+		add("late_window: must be between 0 and decided_ttl (%s)", c.DecidedTTL)
 	}
 	if c.MaxPendingAge > 0 && c.MaxPendingAge < c.CompletionGrace {
 		add("max_pending_age: must be at least completion_grace (%s)", c.CompletionGrace)

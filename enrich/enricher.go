@@ -68,6 +68,8 @@ type Enricher struct {
 	pr     *processor
 	now    func() time.Time
 	nparts int32
+	// endsState is the end probe's last answer (clock.go).
+	endsState
 	// keyPart is franz-go's murmur2 key partitioner (Kafka's default), to
 	// find where a keyed raw record belongs.
 	keyPart kgo.TopicPartitioner
@@ -157,7 +159,7 @@ func (e *Enricher) decideReached(now time.Time) {
 		}
 		sort.Slice(subs, func(i, j int) bool { return subs[i].firstOffset < subs[j].firstOffset })
 		for _, sub := range subs {
-			e.pr.decide(st, sub, notEarly, now)
+			e.pr.decide(st, sub, notEarly, st.clock(now))
 		}
 	}
 }
@@ -219,7 +221,10 @@ func New(cfg Config, topics Topics, rules *Rules, base []kgo.Opt, deps Deps) (*E
 	e := &Enricher{cfg: cfg, topics: topics, base: base, logger: deps.Logger, m: newMetrics(deps.Registerer), now: deps.Now,
 		states: map[int32]*partState{}, ready: make(chan struct{}), startup: deps.Startup}
 	e.keyPart = kgo.StickyKeyPartitioner(nil).ForTopic(topics.Raw)
-	e.pr = &processor{cfg: cfg, rawTopic: topics.Raw, m: e.m, partitionOf: func(key string) int32 {
+	e.listEnds = func(ctx context.Context) (kadm.ListedOffsets, error) {
+		return e.adm.ListCommittedOffsets(ctx, topics.Raw)
+	}
+	e.pr = &processor{cfg: cfg, rawTopic: topics.Raw, m: e.m, wall: deps.Now, partitionOf: func(key string) int32 {
 		return int32(e.keyPart.Partition(&kgo.Record{Key: []byte(key)}, int(e.nparts)))
 	}}
 	e.pr.rules.Store(rules)
@@ -273,6 +278,12 @@ func (e *Enricher) Run(ctx context.Context) error {
 	if err := e.loadPartitionCount(ctx); err != nil {
 		return err
 	}
+	// The end probe moves the partitions' read clocks (clock.go); it ends
+	// with Run.
+	probeCtx, stopProbe := context.WithCancel(context.Background())
+	probeDone := make(chan struct{})
+	go func() { defer close(probeDone); e.probeEnds(probeCtx) }()
+	defer func() { stopProbe(); <-probeDone }()
 	lastFlush := e.now()
 	for ctx.Err() == nil {
 		pctx, cancel := context.WithTimeout(ctx, e.cfg.FlushInterval)
@@ -292,9 +303,10 @@ func (e *Enricher) Run(ctx context.Context) error {
 			return err
 		}
 		now := e.now()
+		e.applyEnds()
 		fs.EachRecord(func(r *kgo.Record) { e.take(r, now) })
 		for _, st := range e.states {
-			e.pr.decideDue(st, now)
+			e.pr.decideDue(st, st.clock(now))
 		}
 		e.decideReached(now)
 		e.runUpgrades(ctx, now)
@@ -418,7 +430,8 @@ func (e *Enricher) take(r *kgo.Record, now time.Time) {
 	if key == "" {
 		key = env.GetRecordId()
 	}
-	e.pr.add(st, key, &env, r.Offset, len(r.Value), now)
+	st.observe(r.Timestamp)
+	e.pr.add(st, key, &env, r.Offset, len(r.Value), st.clock(now))
 }
 
 // undecodableRecordID is the record_id of a raw record dead-lettered as

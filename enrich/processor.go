@@ -25,6 +25,9 @@ type processor struct {
 	// partitionOf is the raw partition of a key (Kafka's murmur2); nil in
 	// tests without Kafka, where everything is partition 0.
 	partitionOf func(key string) int32
+	// wall is the wall clock, for enriched_at; nil: the time the caller
+	// passes (the partition's read clock, clock.go).
+	wall func() time.Time
 }
 
 func (pr *processor) partition(key string) int32 {
@@ -36,6 +39,7 @@ func (pr *processor) partition(key string) int32 {
 
 // add takes one raw record of partition st at offset.
 func (pr *processor) add(st *partState, key string, env *v1.Envelope, offset int64, size int, now time.Time) {
+	st.advance(now)
 	if offset+1 > st.head {
 		st.head = offset + 1
 	}
@@ -209,6 +213,7 @@ func (pr *processor) updateCompletion(st *partState, sub *submission, env *v1.En
 // been pending for max_pending_age (decided early: a submission that keeps
 // receiving records must not pin the watermark and memory for ever).
 func (pr *processor) decideDue(st *partState, now time.Time) {
+	st.advance(now)
 	due := pr.popDue(st, now)
 	// In offset order, so output order follows the input.
 	sort.Slice(due, func(i, j int) bool { return due[i].firstOffset < due[j].firstOffset })
@@ -282,6 +287,13 @@ func (pr *processor) decide(st *partState, sub *submission, early earlyCause, no
 	dec := &decision{keptBy: tail, early: early, late: sub.late && tail == sub.keptBy, spans: ctxs, sub: merged, at: now}
 	if pr.emitAll(st, sub.key, dec, sub.records, sub.nextMark(), rules, now) > 0 {
 		st.listMark(sub)
+	}
+	if len(dec.dropped) > 0 && pr.cfg.LateWindow > 0 {
+		// Head sampling dropped records: for late_window the watermark
+		// stays at the submission's first record, so that a late record
+		// firing a tail rule finds them re-read and kept also on a new
+		// owner (state.go watermark).
+		st.holds = append(st.holds, lateHold{first: sub.firstOffset, until: now.Add(pr.cfg.LateWindow)})
 	}
 	rule := tail
 	if rule == "" {
@@ -393,6 +405,10 @@ func (pr *processor) emitReady(st *partState, sub *submission, now time.Time) {
 func (pr *processor) emitAll(st *partState, key string, dec *decision, recs []pendingRecord, mark *emitMark, rules *Rules, now time.Time) int {
 	u := sampleHash(key)
 	n := 0
+	enrichedAt := now
+	if pr.wall != nil {
+		enrichedAt = pr.wall()
+	}
 	for _, r := range recs {
 		sc := joinContext(r.env, dec.spans)
 		keptBy, rate, ok := dec.keep(r.env, u, rules)
@@ -413,7 +429,7 @@ func (pr *processor) emitAll(st *partState, key string, dec *decision, recs []pe
 			Submission:         recordSubmission(dec.sub, r.env, sc),
 			Sampling:           &v1.Sampling{KeptBy: keptBy, Rate: rate, SampleWeight: 1 / rate},
 			Source:             &v1.SourcePosition{Topic: pr.rawTopic, Partition: st.p, Offset: r.offset},
-			EnrichedAtUnixNano: uint64(now.UnixNano()),
+			EnrichedAtUnixNano: uint64(enrichedAt.UnixNano()),
 		}
 		if r.offset > mark.maxRaw {
 			mark.maxRaw = r.offset
@@ -525,12 +541,12 @@ func (pr *processor) enforceLimits(states map[int32]*partState, now time.Time) {
 	if decided > decidedMax {
 		for _, st := range states {
 			// Each partition gets its share of the quarter.
-			pr.expire(st, now, decidedMax/len(states))
+			pr.expire(st, st.at(now), decidedMax/len(states))
 		}
 	}
 	if links > linksMax {
 		for _, st := range states {
-			pr.expireLinks(st, now, linksMax/len(states))
+			pr.expireLinks(st, st.at(now), linksMax/len(states))
 		}
 	}
 	for {
@@ -558,7 +574,7 @@ func (pr *processor) enforceLimits(states map[int32]*partState, now time.Time) {
 		if oldest == nil {
 			return
 		}
-		pr.decide(oldestSt, oldest, earlyMemory, now)
+		pr.decide(oldestSt, oldest, earlyMemory, oldestSt.at(now))
 	}
 }
 

@@ -114,7 +114,15 @@ func TestEnricher_StopWithDeadMemberFlushesAndLeaves(t *testing.T) {
 		}
 		return true
 	})
-	clock.Add(time.Minute) // past the completion grace: decided at the stop
+	clock.Add(time.Minute) // past the completion grace
+	// Decided at the stop once the end probe saw the partitions read to
+	// their end at the moved clock (clock.go): wait for the probe.
+	moved := clock.Now()
+	waitFor(t, 30*time.Second, "the end probe to run at the moved clock", func() bool {
+		e.endsMu.Lock()
+		defer e.endsMu.Unlock()
+		return !e.ends.at.Before(moved)
+	})
 
 	cancel()
 	start := time.Now()

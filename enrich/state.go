@@ -324,6 +324,28 @@ type partState struct {
 	linkBytes int
 	// upgrades wait for their dropped records to be re-read.
 	upgrades []*upgrade
+	// The read clock (clock.go): newest is the newest record timestamp
+	// read, readTo the last time the partition was known read to its end,
+	// now the clock itself, as last given to the processor.
+	newest, readTo, now time.Time
+	// holds keep head-sampled submissions re-readable for late_window, in
+	// decision order.
+	holds []lateHold
+}
+
+// advance moves the partition's clock to now (never back).
+func (st *partState) advance(now time.Time) {
+	if now.After(st.now) {
+		st.now = now
+	}
+}
+
+// at is the partition's clock, or now before it has one.
+func (st *partState) at(now time.Time) time.Time {
+	if st.now.IsZero() {
+		return now
+	}
+	return st.now
 }
 
 type emitMark struct {
@@ -383,6 +405,9 @@ func (st *partState) watermark() int64 {
 	}
 	for _, up := range st.upgrades {
 		wm = min(wm, up.trigger)
+	}
+	if h := st.holdFrom(); h >= 0 {
+		wm = min(wm, h)
 	}
 	return wm
 }

@@ -1,0 +1,137 @@
+package enrich
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+)
+
+// The read clock.
+//
+// A submission's deadlines (completion_grace after its span tree closed,
+// inactivity_timeout, max_pending_age, late_window) are measured on its
+// partition's read clock, not on the wall clock: how far in time the
+// partition has been read. A member that stalls (a broker restart, a
+// rebalance, a slow recovery, too little CPU) or reads a backlog must not
+// decide a submission whose later records it has not read yet: a chaos run
+// at 300 submissions/s showed it doing so during a broker restart, 6 s of
+// wall clock passing with nothing read, and the submissions' failing spans,
+// read later, could then only upgrade them (and a new owner could not).
+//
+// The clock of a partition is the later of two times, never past the wall
+// clock: the newest record timestamp read from it (Kafka's CreateTime, set
+// by ingest when it produces), and the last moment the partition was known
+// to be read to its end (its last stable offset, asked every
+// probeInterval while the loop runs). A member that keeps up moves with
+// the wall clock, at most probeInterval behind when the partition is idle;
+// a member behind moves with the records it reads; a member that cannot
+// read stands still.
+const probeInterval = 500 * time.Millisecond
+
+// readEnds is the last answer of the end probe: each raw partition's last
+// stable offset, asked at the time at.
+type readEnds struct {
+	at   time.Time
+	ends map[int32]int64
+}
+
+// probeEnds asks the raw partitions' last stable offsets every
+// probeInterval until ctx is done, and leaves the answer in e.ends.
+func (e *Enricher) probeEnds(ctx context.Context) {
+	tick := time.NewTicker(probeInterval)
+	defer tick.Stop()
+	for {
+		at := e.now() // before asking: the ends are at least this recent
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		listed, err := e.listEnds(qctx)
+		cancel()
+		if err == nil {
+			ends := map[int32]int64{}
+			listed.Each(func(o kadm.ListedOffset) {
+				if o.Err == nil {
+					ends[o.Partition] = o.Offset
+				}
+			})
+			e.endsMu.Lock()
+			e.ends = readEnds{at: at, ends: ends}
+			e.endsMu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// applyEnds moves the clock of every partition read to its end as of the
+// last probe to the probe's time.
+func (e *Enricher) applyEnds() {
+	e.endsMu.Lock()
+	re := e.ends
+	e.endsMu.Unlock()
+	for p, st := range e.states {
+		if end, ok := re.ends[p]; ok && st.head >= end && re.at.After(st.readTo) {
+			st.readTo = re.at
+		}
+	}
+}
+
+// observe moves the partition's clock to a record's timestamp; records
+// without one (or from before 2001) do not move it.
+func (st *partState) observe(ts time.Time) {
+	if ts.Unix() > 978307200 && ts.After(st.newest) {
+		st.newest = ts
+	}
+}
+
+// clock is the partition's read clock at wall time now (see above); it
+// never goes back.
+func (st *partState) clock(now time.Time) time.Time {
+	c := st.newest
+	if st.readTo.After(c) {
+		c = st.readTo
+	}
+	if c.After(now) {
+		c = now
+	}
+	if c.After(st.now) {
+		st.now = c
+	}
+	return st.now
+}
+
+// lateHold keeps a head-sampled submission's first offset as the commit
+// watermark's bound until a time on the partition's clock (late_window).
+type lateHold struct {
+	first int64
+	until time.Time
+}
+
+// holdFrom is the lowest first offset of the late holds still running at
+// the partition's clock, or -1; expired holds are dropped.
+func (st *partState) holdFrom() int64 {
+	i := 0
+	for i < len(st.holds) && !st.holds[i].until.After(st.now) {
+		i++
+	}
+	st.holds = st.holds[i:]
+	from := int64(-1)
+	for _, h := range st.holds {
+		if from < 0 || h.first < from {
+			from = h.first
+		}
+	}
+	return from
+}
+
+// endsState is the enricher's share of the end probe.
+type endsState struct {
+	endsMu sync.Mutex
+	ends   readEnds
+	// listEnds asks the raw partitions' last stable offsets (a test
+	// replaces it to stand for a broker that cannot answer).
+	listEnds func(context.Context) (kadm.ListedOffsets, error)
+}

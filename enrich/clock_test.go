@@ -1,0 +1,222 @@
+package enrich
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	v1 "github.com/logweave/logweave/schemas/logweave/v1"
+)
+
+// skewClock is the wall clock moved ahead by hand; it counts its reads.
+type skewClock struct {
+	ahead atomic.Int64
+	reads atomic.Int64
+}
+
+func (c *skewClock) Now() time.Time {
+	c.reads.Add(1)
+	return time.Now().Add(time.Duration(c.ahead.Load()))
+}
+
+// headDroppedKey is a submission key whose spans and info logs head
+// sampling drops (default rates: info 0.1).
+func headDroppedKey(t *testing.T) string {
+	t.Helper()
+	for i := 0; ; i++ {
+		if k := fmt.Sprintf("S-clock-%d", i); sampleHash(k) > 0.6 {
+			return k
+		}
+	}
+}
+
+func errorLog(id, submit string) *v1.Envelope {
+	return logEnv(id, submit, v1.SeverityNumber_SEVERITY_NUMBER_ERROR)
+}
+
+// A member that cannot read (here: every fetch held by the broker) must
+// not decide a submission on the wall clock while the submission's next
+// record waits unread in Kafka: the decision waits for the partition's
+// read clock. The submission's span tree closed, its grace (1s) passed on
+// the wall clock ten times over, and its error log was already in Kafka:
+// the submission is kept by the error rule, whole. Before the read clock
+// the stalled member head-sampled it (span and info log dropped), and the
+// error log only upgraded it afterwards ("late:error"); a new owner in
+// between would have lost the dropped records (chaos run at 300
+// submissions/s, 49 records lost around a broker restart).
+func TestClock_StalledMemberDoesNotDecide(t *testing.T) {
+	v := newEnv(t)
+	cfg := testEnrichConfig()
+	cfg.CompletionGrace = time.Second
+	cfg.TransactionalID = "test-enrich-stalled"
+	clock := &skewClock{}
+	rules, err := CompileRules(DefaultRules())
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := []kgo.Opt{kgo.SeedBrokers(v.cluster.Brokers()...), kgo.HeartbeatInterval(100 * time.Millisecond), kgo.SessionTimeout(3 * time.Second)}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	e, err := New(cfg, testTopicNames, rules, base, Deps{Logger: logger, Registerer: prometheus.NewRegistry(), Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The broker cannot say where the partitions end either (as during
+	// a broker restart): the read clock moves only with what is read.
+	var cannotAnswer atomic.Bool
+	cannotAnswer.Store(true)
+	realEnds := e.listEnds
+	e.listEnds = func(ctx context.Context) (kadm.ListedOffsets, error) {
+		if cannotAnswer.Load() {
+			return nil, errors.New("broker unavailable")
+		}
+		return realEnds(ctx)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("enricher: %v", err)
+		}
+	}()
+
+	key := headDroppedKey(t)
+	prod := v.cluster.Client()
+	v.produceRaw(prod, key, rootSpan("root", key))
+	v.produceRaw(prod, key, logEnv("info", key, v1.SeverityNumber_SEVERITY_NUMBER_INFO))
+	waitFor(t, 30*time.Second, "the enricher to read the span and the info log", func() bool { return e.Stats().Consumed >= 2 })
+
+	// Hold every fetch from now on; once one is held, nothing more is
+	// read (franz-go fetches one request at a time per broker).
+	release := make(chan struct{})
+	var held atomic.Int64
+	v.cluster.ControlKey(kmsg.Fetch.Int16(), func(kmsg.Request) (kmsg.Response, error, bool) {
+		v.cluster.KeepControl()
+		held.Add(1)
+		v.cluster.SleepControl(func() { <-release })
+		return nil, nil, false
+	})
+	waitFor(t, 30*time.Second, "a fetch to be held", func() bool { return held.Load() > 0 })
+	v.produceRaw(prod, key, errorLog("err", key))
+
+	// Ten seconds pass on the member's clock while it cannot read; the
+	// loop runs on (each turn reads the clock).
+	clock.ahead.Store(int64(10 * time.Second))
+	reads := clock.reads.Load()
+	waitFor(t, 30*time.Second, "the loop to run 20 turns", func() bool { return clock.reads.Load() > reads+20 })
+	close(release)
+	cannotAnswer.Store(false)
+
+	got := v.readEnriched(3, 30*time.Second)
+	ids := map[string]string{}
+	for _, r := range got {
+		ids[r.GetRecordId()] = r.GetSampling().GetKeptBy()
+	}
+	for _, id := range []string{"root", "info", "err"} {
+		if ids[id] != "error" {
+			t.Errorf("record %s: kept_by %q, want \"error\" (all kept: %v)", id, ids[id], ids)
+		}
+	}
+	if len(got) != 3 {
+		t.Errorf("%d enriched records, want 3", len(got))
+	}
+}
+
+// A head-sampled submission stays re-readable for late_window: a new owner
+// that takes the partition after the decision and then reads a record that
+// fires a tail rule keeps the whole submission. Before late_window the
+// first owner committed past the dropped records, and the new owner kept
+// only the error log (1 record of 3).
+func TestLateWindow_NewOwnerKeepsTheDroppedRecords(t *testing.T) {
+	v := newEnv(t)
+	cfg := testEnrichConfig()
+	cfg.CompletionGrace = 200 * time.Millisecond
+	key := headDroppedKey(t)
+	prod := v.cluster.Client()
+
+	first := v.startEnricher(cfg)
+	v.produceRaw(prod, key, rootSpan("root", key))
+	v.produceRaw(prod, key, logEnv("info", key, v1.SeverityNumber_SEVERITY_NUMBER_INFO))
+	waitFor(t, 30*time.Second, "the first owner to head-sample the submission", func() bool { return first.e.Stats().Dropped >= 2 })
+	first.stop(t) // its final transaction commits the watermark
+
+	v.produceRaw(prod, key, errorLog("err", key))
+	second := v.startEnricher(cfg)
+	defer second.stop(t)
+
+	got := v.readEnriched(3, 30*time.Second)
+	ids := map[string]string{}
+	for _, r := range got {
+		ids[r.GetRecordId()] = r.GetSampling().GetKeptBy()
+	}
+	for _, id := range []string{"root", "info", "err"} {
+		if ids[id] == "" {
+			t.Errorf("record %s is not in the enriched topic (kept: %v)", id, ids)
+		}
+	}
+	if len(got) != 3 {
+		t.Errorf("%d enriched records, want 3", len(got))
+	}
+}
+
+// The late holds bound the watermark until the partition's clock passes
+// them, and no longer.
+func TestLateWindow_HoldsTheWatermarkForItsWindow(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.CompletionGrace = time.Second
+	cfg.LateWindow = 30 * time.Second
+	pr, st := newTestProcessor(t, DefaultRules())
+	pr.cfg = cfg
+	key := headDroppedKey(t)
+	pr.add(st, key, rootSpan("root", key), 0, 10, t0)
+	pr.add(st, key, logEnv("info", key, v1.SeverityNumber_SEVERITY_NUMBER_INFO), 1, 10, t0)
+	pr.decideDue(st, t0.Add(2*time.Second))
+	if len(st.out) != 0 || len(st.subs) != 0 {
+		t.Fatalf("%d out, %d pending: the key was picked to be decided and dropped", len(st.out), len(st.subs))
+	}
+	if wm := st.watermark(); wm != 0 {
+		t.Errorf("watermark %d within the late window, want 0 (the submission's first record)", wm)
+	}
+	pr.decideDue(st, t0.Add(33*time.Second))
+	if wm := st.watermark(); wm != 2 {
+		t.Errorf("watermark %d after the late window, want 2", wm)
+	}
+	cfg.LateWindow = 0
+	pr.cfg = cfg
+	pr.add(st, "S2", logEnv("info2", "S2", v1.SeverityNumber_SEVERITY_NUMBER_DEBUG), 2, 10, t0.Add(33*time.Second))
+	pr.decideDue(st, t0.Add(2*time.Minute))
+	if wm := st.watermark(); wm != 3 {
+		t.Errorf("watermark %d with late_window 0, want 3", wm)
+	}
+}
+
+// late_window is checked against decided_ttl: a hold longer than the
+// decision it protects would keep re-reading records nobody can upgrade.
+func TestConfig_LateWindowBounds(t *testing.T) {
+	for _, c := range []struct {
+		window time.Duration
+		ok     bool
+	}{{0, true}, {30 * time.Second, true}, {10 * time.Minute, true}, {-time.Second, false}, {11 * time.Minute, false}} {
+		cfg := DefaultConfig()
+		cfg.LateWindow = c.window
+		err := cfg.Validate()
+		if (err == nil) != c.ok {
+			t.Errorf("late_window %s: error %v, want ok=%v", c.window, err, c.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "late_window: must be between 0 and decided_ttl (10m0s)") {
+			t.Errorf("late_window %s: error %q does not name the field and its bound", c.window, err)
+		}
+	}
+}
