@@ -11,7 +11,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)
 
-.PHONY: all build test test-short lint proto bench fuzz clean loki chaos soak stackcheck
+.PHONY: all build test test-short lint proto bench fuzz clean loki chaos soak capacity stackcheck
 
 all: build test lint
 
@@ -87,6 +87,15 @@ soak:
 	LOGWEAVE_CHAOS_DURATION=$${LOGWEAVE_CHAOS_DURATION:-20m} LOGWEAVE_CHAOS_RATE=$${LOGWEAVE_CHAOS_RATE:-8} \
 	LOGWEAVE_CHAOS_KILL_EVERY=$${LOGWEAVE_CHAOS_KILL_EVERY:-5s} LOGWEAVE_CHAOS_SEED=$${LOGWEAVE_CHAOS_SEED:-$$(date +%s)} \
 		go test -tags chaos -count=1 -timeout 60m -v -run '^TestChaos_Fleet$$' ./test/fleet/
+# A load-only fleet run (no faults) at LOGWEAVE_CHAOS_RATE submissions/s for
+# LOGWEAVE_CHAOS_DURATION: the same audit, plus the load figures (CPU seconds
+# per role, lag during the workload, drain time) used to find the machine's
+# maximum (docs/BENCHMARKS.md, "Capacity of the fleet").
+capacity:
+	rm -rf $(CHAOS_OUT) && mkdir -p $(CHAOS_OUT)
+	LOGWEAVE_CHAOS_OUT=$(CHAOS_OUT) LOGWEAVE_LOKI_BIN=$${LOGWEAVE_LOKI_BIN:-$(BIN)/loki} LOGWEAVE_CHAOS_FAULTS=0 \
+	LOGWEAVE_CHAOS_RATE=$${LOGWEAVE_CHAOS_RATE:-400} LOGWEAVE_CHAOS_DURATION=$${LOGWEAVE_CHAOS_DURATION:-60s} \
+		go test -tags chaos -count=1 -timeout 30m -v -run '^TestChaos_Fleet$$' ./test/fleet/
 # Checks the deployment artifacts (Dockerfile, docker-compose.yml, deploy/)
 # with the parsers of the tools that read them; a module of its own
 # (tools/stackcheck) so their dependencies stay out of logweave's go.mod.
