@@ -67,13 +67,22 @@ func (e *Enricher) probeEnds(ctx context.Context) {
 }
 
 // applyEnds moves the clock of every partition read to its end as of the
-// last probe to the probe's time.
+// last probe to the probe's time. A bounded run's partition ends at its
+// bound (boundEnd) at the latest: its head stops there, and the marker of
+// the run's own last write to its raw topic lies past it.
 func (e *Enricher) applyEnds() {
 	e.endsMu.Lock()
 	re := e.ends
 	e.endsMu.Unlock()
 	for p, st := range e.states {
-		if end, ok := re.ends[p]; ok && st.head >= end && re.at.After(st.readTo) {
+		end, ok := re.ends[p]
+		if !ok {
+			continue
+		}
+		if _, bounded := e.until[p]; bounded {
+			end = min(end, e.boundEnd(p))
+		}
+		if st.head >= end && re.at.After(st.readTo) {
 			st.readTo = re.at
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"google.golang.org/protobuf/proto"
 
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )
@@ -218,5 +219,57 @@ func TestConfig_LateWindowBounds(t *testing.T) {
 		if err != nil && !strings.Contains(err.Error(), "late_window: must be between 0 and decided_ttl (10m0s)") {
 			t.Errorf("late_window %s: error %q does not name the field and its bound", c.window, err)
 		}
+	}
+}
+
+// A bounded run (a replay of raw) that writes to its own raw topic (here:
+// a misrouted record moved to its key's partition) must still finish when
+// head sampling dropped records. The run's transaction leaves a commit
+// marker past the partition's bound, which the run never moves its head
+// to, so the partition never looked read to its last stable offset: its
+// read clock stood still, the late hold of the head-sampled submission
+// never expired, the watermark stayed at the submission's first record and
+// Done never closed.
+func TestClock_BoundedRunWithOwnWritesFinishes(t *testing.T) {
+	v := newEnv(t)
+	var key string
+	for i := 0; key == ""; i++ {
+		if k := keyForOther(1, i); sampleHash(k) > 0.6 {
+			key = k // spans and info logs head-dropped
+		}
+	}
+	prod := v.cluster.Client()
+	v.produceRaw(prod, key, rootSpan("root", key))
+	v.produceRaw(prod, key, logEnv("info", key, v1.SeverityNumber_SEVERITY_NUMBER_INFO))
+	// The same submission's log on partition 0, put there by a foreign
+	// partitioner: the run moves it to partition 1, past the window.
+	mis := v.cluster.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	b, _ := proto.Marshal(logEnv("info-mis", key, v1.SeverityNumber_SEVERITY_NUMBER_INFO))
+	if err := mis.ProduceSync(context.Background(), &kgo.Record{Topic: rawTopic, Partition: 0, Key: []byte(key), Value: b}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	until := v.rawEnds()
+	cfg := testEnrichConfig()
+	cfg.InactivityTimeout = time.Minute // decided because the window ended
+	cfg.LateWindow = time.Second
+	en := v.startBounded(cfg, "test-bounded-clock", until)
+	select {
+	case <-en.e.Done():
+	case err := <-en.done:
+		t.Fatalf("bounded run ended without Done: %v", err)
+	case <-time.After(30 * time.Second):
+		en.e.mu.Lock()
+		st := en.e.states[1]
+		var head, committed int64
+		var holds int
+		if st != nil {
+			head, committed, holds = st.head, st.committed, len(st.holds)
+		}
+		bound := en.e.boundEnd(1)
+		en.e.mu.Unlock()
+		t.Fatalf("bounded run never finished (partition 1: head %d, committed %d, %d late holds; bound %d)", head, committed, holds, bound)
+	}
+	if got := v.readEnrichedNow(); len(got) != 0 {
+		t.Errorf("%d enriched records, want 0 (all head-dropped)", len(got))
 	}
 }
