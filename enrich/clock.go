@@ -2,6 +2,7 @@ package enrich
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -38,7 +39,8 @@ type readEnds struct {
 }
 
 // probeEnds asks the raw partitions' last stable offsets every
-// probeInterval until ctx is done, and leaves the answer in e.ends.
+// probeInterval until ctx is done, and leaves the answer in e.ends: the
+// partitions listed without error (a partition left out keeps its clock).
 func (e *Enricher) probeEnds(ctx context.Context) {
 	tick := time.NewTicker(probeInterval)
 	defer tick.Stop()
@@ -47,7 +49,10 @@ func (e *Enricher) probeEnds(ctx context.Context) {
 		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		listed, err := e.listEnds(qctx)
 		cancel()
-		if err == nil {
+		// A partial answer (*kadm.ShardErrors: a broker that cannot
+		// answer) still holds the ends of the partitions it lists.
+		var shardErrs *kadm.ShardErrors
+		if err == nil || errors.As(err, &shardErrs) {
 			ends := map[int32]int64{}
 			listed.Each(func(o kadm.ListedOffset) {
 				if o.Err == nil {

@@ -273,3 +273,36 @@ func TestClock_BoundedRunWithOwnWritesFinishes(t *testing.T) {
 		t.Errorf("%d enriched records, want 0 (all head-dropped)", len(got))
 	}
 }
+
+// An end probe that a broker answers only in part (kadm returns the
+// partitions it could list with *ShardErrors for the others, e.g. while one
+// broker restarts) still moves the clocks of the partitions it listed:
+// before, the whole answer was dropped, and every idle partition's clock
+// stood still while any one broker was unreachable.
+func TestClock_ProbeKeepsPartialAnswers(t *testing.T) {
+	e := &Enricher{now: time.Now, states: map[int32]*partState{
+		0: newPartState(rawTopic, 0, 5, 0), // read to its end (5)
+		1: newPartState(rawTopic, 1, 7, 0), // its leader cannot answer
+	}}
+	e.listEnds = func(context.Context) (kadm.ListedOffsets, error) {
+		return kadm.ListedOffsets{rawTopic: {0: {Topic: rawTopic, Partition: 0, Offset: 5}}},
+			&kadm.ShardErrors{Name: "ListOffsets", Errs: []kadm.ShardError{{Err: errors.New("broker 2 unreachable")}}}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); e.probeEnds(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, 10*time.Second, "the probe to keep partition 0's end", func() bool {
+		e.endsMu.Lock()
+		defer e.endsMu.Unlock()
+		_, ok := e.ends.ends[0]
+		return ok
+	})
+	e.applyEnds()
+	if e.states[0].readTo.IsZero() {
+		t.Error("partition 0 was listed and read to its end, but its clock did not move")
+	}
+	if !e.states[1].readTo.IsZero() {
+		t.Error("partition 1 was not listed, but its clock moved")
+	}
+}
