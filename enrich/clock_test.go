@@ -306,3 +306,30 @@ func TestClock_ProbeKeepsPartialAnswers(t *testing.T) {
 		t.Error("partition 1 was not listed, but its clock moved")
 	}
 }
+
+// A bounded run that read its whole window does not wait out the late
+// holds of its head-sampling decisions: nothing can come later to upgrade
+// them. Before, Done closed late_window after the last such decision (30 s
+// by default on every replay of raw; here 10 minutes).
+func TestLateWindow_BoundedRunDoesNotWaitForHolds(t *testing.T) {
+	v := newEnv(t)
+	key := headDroppedKey(t)
+	prod := v.cluster.Client()
+	v.produceRaw(prod, key, rootSpan("root", key))
+	v.produceRaw(prod, key, logEnv("info", key, v1.SeverityNumber_SEVERITY_NUMBER_INFO))
+	until := v.rawEnds()
+	cfg := testEnrichConfig()
+	cfg.InactivityTimeout = time.Minute // decided because the window ended
+	cfg.LateWindow = cfg.DecidedTTL
+	en := v.startBounded(cfg, "test-bounded-holds", until)
+	select {
+	case <-en.e.Done():
+	case err := <-en.done:
+		t.Fatalf("bounded run ended without Done: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("bounded run never finished: it waits for the late hold of its head-sampled submission")
+	}
+	if got := v.readEnrichedNow(); len(got) != 0 {
+		t.Errorf("%d enriched records, want 0 (all head-dropped)", len(got))
+	}
+}
