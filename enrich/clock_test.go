@@ -333,3 +333,26 @@ func TestLateWindow_BoundedRunDoesNotWaitForHolds(t *testing.T) {
 		t.Errorf("%d enriched records, want 0 (all head-dropped)", len(got))
 	}
 }
+
+// A bounded partition whose head reached its bound counts as read to its
+// end even though its last stable offset lies past the bound (the marker
+// of the run's own last write to its raw topic, which the head never
+// passes): its read clock moves. (Since a bounded run drops its holds once
+// the window is read, TestClock_BoundedRunWithOwnWritesFinishes finishes
+// either way; this pins the clock itself.)
+func TestClock_BoundedPartitionReadToItsBound(t *testing.T) {
+	at := time.Now()
+	e := &Enricher{now: time.Now, until: map[int32]int64{1: 2}, untilExtra: map[int32]int64{1: 3},
+		states: map[int32]*partState{1: newPartState(rawTopic, 1, 3, 0)}}
+	e.ends = readEnds{at: at, ends: map[int32]int64{1: 4}} // 3 is the marker of the run's write at 2
+	e.applyEnds()
+	if got := e.states[1].readTo; !got.Equal(at) {
+		t.Errorf("bounded partition at its bound: read clock %v, want the probe's time %v", got, at)
+	}
+	// Short of its bound, the clock stays.
+	e.states[1] = newPartState(rawTopic, 1, 2, 0)
+	e.applyEnds()
+	if got := e.states[1].readTo; !got.IsZero() {
+		t.Errorf("bounded partition short of its bound: read clock %v, want unmoved", got)
+	}
+}
