@@ -2,6 +2,7 @@ package enrich
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -38,7 +39,8 @@ type readEnds struct {
 }
 
 // probeEnds asks the raw partitions' last stable offsets every
-// probeInterval until ctx is done, and leaves the answer in e.ends.
+// probeInterval until ctx is done, and leaves the answer in e.ends: the
+// partitions listed without error (a partition left out keeps its clock).
 func (e *Enricher) probeEnds(ctx context.Context) {
 	tick := time.NewTicker(probeInterval)
 	defer tick.Stop()
@@ -47,7 +49,10 @@ func (e *Enricher) probeEnds(ctx context.Context) {
 		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		listed, err := e.listEnds(qctx)
 		cancel()
-		if err == nil {
+		// A partial answer (*kadm.ShardErrors: a broker that cannot
+		// answer) still holds the ends of the partitions it lists.
+		var shardErrs *kadm.ShardErrors
+		if err == nil || errors.As(err, &shardErrs) {
 			ends := map[int32]int64{}
 			listed.Each(func(o kadm.ListedOffset) {
 				if o.Err == nil {
@@ -67,13 +72,22 @@ func (e *Enricher) probeEnds(ctx context.Context) {
 }
 
 // applyEnds moves the clock of every partition read to its end as of the
-// last probe to the probe's time.
+// last probe to the probe's time. A bounded run's partition ends at its
+// bound (boundEnd) at the latest: its head stops there, and the marker of
+// the run's own last write to its raw topic lies past it.
 func (e *Enricher) applyEnds() {
 	e.endsMu.Lock()
 	re := e.ends
 	e.endsMu.Unlock()
 	for p, st := range e.states {
-		if end, ok := re.ends[p]; ok && st.head >= end && re.at.After(st.readTo) {
+		end, ok := re.ends[p]
+		if !ok {
+			continue
+		}
+		if _, bounded := e.until[p]; bounded {
+			end = min(end, e.boundEnd(p))
+		}
+		if st.head >= end && re.at.After(st.readTo) {
 			st.readTo = re.at
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"google.golang.org/protobuf/proto"
 
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )
@@ -218,5 +219,140 @@ func TestConfig_LateWindowBounds(t *testing.T) {
 		if err != nil && !strings.Contains(err.Error(), "late_window: must be between 0 and decided_ttl (10m0s)") {
 			t.Errorf("late_window %s: error %q does not name the field and its bound", c.window, err)
 		}
+	}
+}
+
+// A bounded run (a replay of raw) that writes to its own raw topic (here:
+// a misrouted record moved to its key's partition) must still finish when
+// head sampling dropped records. The run's transaction leaves a commit
+// marker past the partition's bound, which the run never moves its head
+// to, so the partition never looked read to its last stable offset: its
+// read clock stood still, the late hold of the head-sampled submission
+// never expired, the watermark stayed at the submission's first record and
+// Done never closed.
+func TestClock_BoundedRunWithOwnWritesFinishes(t *testing.T) {
+	v := newEnv(t)
+	var key string
+	for i := 0; key == ""; i++ {
+		if k := keyForOther(1, i); sampleHash(k) > 0.6 {
+			key = k // spans and info logs head-dropped
+		}
+	}
+	prod := v.cluster.Client()
+	v.produceRaw(prod, key, rootSpan("root", key))
+	v.produceRaw(prod, key, logEnv("info", key, v1.SeverityNumber_SEVERITY_NUMBER_INFO))
+	// The same submission's log on partition 0, put there by a foreign
+	// partitioner: the run moves it to partition 1, past the window.
+	mis := v.cluster.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	b, _ := proto.Marshal(logEnv("info-mis", key, v1.SeverityNumber_SEVERITY_NUMBER_INFO))
+	if err := mis.ProduceSync(context.Background(), &kgo.Record{Topic: rawTopic, Partition: 0, Key: []byte(key), Value: b}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	until := v.rawEnds()
+	cfg := testEnrichConfig()
+	cfg.InactivityTimeout = time.Minute // decided because the window ended
+	cfg.LateWindow = time.Second
+	en := v.startBounded(cfg, "test-bounded-clock", until)
+	select {
+	case <-en.e.Done():
+	case err := <-en.done:
+		t.Fatalf("bounded run ended without Done: %v", err)
+	case <-time.After(30 * time.Second):
+		en.e.mu.Lock()
+		st := en.e.states[1]
+		var head, committed int64
+		var holds int
+		if st != nil {
+			head, committed, holds = st.head, st.committed, len(st.holds)
+		}
+		bound := en.e.boundEnd(1)
+		en.e.mu.Unlock()
+		t.Fatalf("bounded run never finished (partition 1: head %d, committed %d, %d late holds; bound %d)", head, committed, holds, bound)
+	}
+	if got := v.readEnrichedNow(); len(got) != 0 {
+		t.Errorf("%d enriched records, want 0 (all head-dropped)", len(got))
+	}
+}
+
+// An end probe that a broker answers only in part (kadm returns the
+// partitions it could list with *ShardErrors for the others, e.g. while one
+// broker restarts) still moves the clocks of the partitions it listed:
+// before, the whole answer was dropped, and every idle partition's clock
+// stood still while any one broker was unreachable.
+func TestClock_ProbeKeepsPartialAnswers(t *testing.T) {
+	e := &Enricher{now: time.Now, states: map[int32]*partState{
+		0: newPartState(rawTopic, 0, 5, 0), // read to its end (5)
+		1: newPartState(rawTopic, 1, 7, 0), // its leader cannot answer
+	}}
+	e.listEnds = func(context.Context) (kadm.ListedOffsets, error) {
+		return kadm.ListedOffsets{rawTopic: {0: {Topic: rawTopic, Partition: 0, Offset: 5}}},
+			&kadm.ShardErrors{Name: "ListOffsets", Errs: []kadm.ShardError{{Err: errors.New("broker 2 unreachable")}}}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); e.probeEnds(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, 10*time.Second, "the probe to keep partition 0's end", func() bool {
+		e.endsMu.Lock()
+		defer e.endsMu.Unlock()
+		_, ok := e.ends.ends[0]
+		return ok
+	})
+	e.applyEnds()
+	if e.states[0].readTo.IsZero() {
+		t.Error("partition 0 was listed and read to its end, but its clock did not move")
+	}
+	if !e.states[1].readTo.IsZero() {
+		t.Error("partition 1 was not listed, but its clock moved")
+	}
+}
+
+// A bounded run that read its whole window does not wait out the late
+// holds of its head-sampling decisions: nothing can come later to upgrade
+// them. Before, Done closed late_window after the last such decision (30 s
+// by default on every replay of raw; here 10 minutes).
+func TestLateWindow_BoundedRunDoesNotWaitForHolds(t *testing.T) {
+	v := newEnv(t)
+	key := headDroppedKey(t)
+	prod := v.cluster.Client()
+	v.produceRaw(prod, key, rootSpan("root", key))
+	v.produceRaw(prod, key, logEnv("info", key, v1.SeverityNumber_SEVERITY_NUMBER_INFO))
+	until := v.rawEnds()
+	cfg := testEnrichConfig()
+	cfg.InactivityTimeout = time.Minute // decided because the window ended
+	cfg.LateWindow = cfg.DecidedTTL
+	en := v.startBounded(cfg, "test-bounded-holds", until)
+	select {
+	case <-en.e.Done():
+	case err := <-en.done:
+		t.Fatalf("bounded run ended without Done: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("bounded run never finished: it waits for the late hold of its head-sampled submission")
+	}
+	if got := v.readEnrichedNow(); len(got) != 0 {
+		t.Errorf("%d enriched records, want 0 (all head-dropped)", len(got))
+	}
+}
+
+// A bounded partition whose head reached its bound counts as read to its
+// end even though its last stable offset lies past the bound (the marker
+// of the run's own last write to its raw topic, which the head never
+// passes): its read clock moves. (Since a bounded run drops its holds once
+// the window is read, TestClock_BoundedRunWithOwnWritesFinishes finishes
+// either way; this pins the clock itself.)
+func TestClock_BoundedPartitionReadToItsBound(t *testing.T) {
+	at := time.Now()
+	e := &Enricher{now: time.Now, until: map[int32]int64{1: 2}, untilExtra: map[int32]int64{1: 3},
+		states: map[int32]*partState{1: newPartState(rawTopic, 1, 3, 0)}}
+	e.ends = readEnds{at: at, ends: map[int32]int64{1: 4}} // 3 is the marker of the run's write at 2
+	e.applyEnds()
+	if got := e.states[1].readTo; !got.Equal(at) {
+		t.Errorf("bounded partition at its bound: read clock %v, want the probe's time %v", got, at)
+	}
+	// Short of its bound, the clock stays.
+	e.states[1] = newPartState(rawTopic, 1, 2, 0)
+	e.applyEnds()
+	if got := e.states[1].readTo; !got.IsZero() {
+		t.Errorf("bounded partition short of its bound: read clock %v, want unmoved", got)
 	}
 }

@@ -150,7 +150,7 @@ func (e *Enricher) decideReached(now time.Time) {
 	}
 	for p := range e.until {
 		st := e.states[p]
-		if st == nil || len(st.subs) == 0 {
+		if st == nil {
 			continue
 		}
 		subs := make([]*submission, 0, len(st.subs))
@@ -161,6 +161,9 @@ func (e *Enricher) decideReached(now time.Time) {
 		for _, sub := range subs {
 			e.pr.decide(st, sub, notEarly, st.clock(now))
 		}
+		// Late holds keep records re-readable for records that come
+		// later (late_window): none will, so they would only delay Done.
+		st.holds = nil
 	}
 }
 
