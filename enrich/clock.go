@@ -93,10 +93,13 @@ func (e *Enricher) applyEnds() {
 	}
 }
 
-// observe moves the partition's clock to a record's timestamp; records
-// without one (or from before 2001) do not move it.
-func (st *partState) observe(ts time.Time) {
-	if ts.Unix() > 978307200 && ts.After(st.newest) {
+// observe moves the partition's clock to a record's timestamp read at
+// wall time now. Records without one (or from before 2001) do not move it,
+// nor do records from a producer whose clock runs ahead (a timestamp past
+// now): kept, one such record would hold the clock at the wall clock for
+// the rest of this member's ownership, deciding on the wall clock again.
+func (st *partState) observe(ts, now time.Time) {
+	if ts.Unix() > 978307200 && !ts.After(now) && ts.After(st.newest) {
 		st.newest = ts
 	}
 }
@@ -107,6 +110,12 @@ func (st *partState) clock(now time.Time) time.Time {
 	c := st.newest
 	if st.readTo.After(c) {
 		c = st.readTo
+	}
+	if c.IsZero() {
+		// Nothing usable read yet (records without timestamps on a
+		// partition not yet read to its end): the wall clock, as before
+		// the read clock.
+		c = now
 	}
 	if c.After(now) {
 		c = now

@@ -49,8 +49,8 @@ func errorLog(id, submit string) *v1.Envelope {
 // A member that cannot read (here: every fetch held by the broker) must
 // not decide a submission on the wall clock while the submission's next
 // record waits unread in Kafka: the decision waits for the partition's
-// read clock. The submission's span tree closed, its grace (1s) passed on
-// the wall clock ten times over, and its error log was already in Kafka:
+// read clock. The submission's span tree closed, its grace (5s) passed on
+// the wall clock six times over, and its error log was already in Kafka:
 // the submission is kept by the error rule, whole. Before the read clock
 // the stalled member head-sampled it (span and info log dropped), and the
 // error log only upgraded it afterwards ("late:error"); a new owner in
@@ -59,7 +59,10 @@ func errorLog(id, submit string) *v1.Envelope {
 func TestClock_StalledMemberDoesNotDecide(t *testing.T) {
 	v := newEnv(t)
 	cfg := testEnrichConfig()
-	cfg.CompletionGrace = time.Second
+	// A grace long enough that the span and the info log, produced one
+	// after the other, are one submission on a loaded machine; far shorter
+	// than the 30 s the stalled member's clock is moved.
+	cfg.CompletionGrace = 5 * time.Second
 	cfg.TransactionalID = "test-enrich-stalled"
 	clock := &skewClock{}
 	rules, err := CompileRules(DefaultRules())
@@ -112,9 +115,9 @@ func TestClock_StalledMemberDoesNotDecide(t *testing.T) {
 	waitFor(t, 30*time.Second, "a fetch to be held", func() bool { return held.Load() > 0 })
 	v.produceRaw(prod, key, errorLog("err", key))
 
-	// Ten seconds pass on the member's clock while it cannot read; the
+	// Thirty seconds pass on the member's clock while it cannot read; the
 	// loop runs on (each turn reads the clock).
-	clock.ahead.Store(int64(10 * time.Second))
+	clock.ahead.Store(int64(30 * time.Second))
 	reads := clock.reads.Load()
 	waitFor(t, 30*time.Second, "the loop to run 20 turns", func() bool { return clock.reads.Load() > reads+20 })
 	close(release)
@@ -203,22 +206,51 @@ func TestLateWindow_HoldsTheWatermarkForItsWindow(t *testing.T) {
 	}
 }
 
-// late_window is checked against decided_ttl: a hold longer than the
-// decision it protects would keep re-reading records nobody can upgrade.
+// late_window must not be negative; a window longer than decided_ttl is
+// cut to it (a hold longer than the decision it protects would re-read
+// records nobody can upgrade), so a config with a short decided_ttl that
+// worked before late_window existed still starts.
 func TestConfig_LateWindowBounds(t *testing.T) {
 	for _, c := range []struct {
-		window time.Duration
-		ok     bool
-	}{{0, true}, {30 * time.Second, true}, {10 * time.Minute, true}, {-time.Second, false}, {11 * time.Minute, false}} {
+		window, decided time.Duration
+		ok              bool
+	}{{0, time.Minute, true}, {30 * time.Second, 10 * time.Minute, true}, {30 * time.Second, 10 * time.Second, true},
+		{11 * time.Minute, 10 * time.Minute, true}, {-time.Second, time.Minute, false}} {
 		cfg := DefaultConfig()
-		cfg.LateWindow = c.window
+		cfg.LateWindow, cfg.DecidedTTL = c.window, c.decided
 		err := cfg.Validate()
 		if (err == nil) != c.ok {
-			t.Errorf("late_window %s: error %v, want ok=%v", c.window, err, c.ok)
+			t.Errorf("late_window %s, decided_ttl %s: error %v, want ok=%v", c.window, c.decided, err, c.ok)
 		}
-		if err != nil && !strings.Contains(err.Error(), "late_window: must be between 0 and decided_ttl (10m0s)") {
-			t.Errorf("late_window %s: error %q does not name the field and its bound", c.window, err)
+		if err != nil && !strings.Contains(err.Error(), "late_window: must not be negative") {
+			t.Errorf("late_window %s: error %q does not name the field", c.window, err)
 		}
+	}
+	pr, st := newTestProcessor(t, DefaultRules())
+	pr.cfg.LateWindow, pr.cfg.DecidedTTL = time.Hour, 20*time.Second
+	key := headDroppedKey(t)
+	pr.add(st, key, rootSpan("root", key), 0, 10, t0)
+	pr.decideDue(st, t0.Add(time.Minute))
+	if len(st.holds) != 1 || !st.holds[0].until.Equal(t0.Add(time.Minute+20*time.Second)) {
+		t.Errorf("holds %v, want one until the decision plus decided_ttl (20s)", st.holds)
+	}
+}
+
+// A record stamped in the future (a producer whose clock runs ahead) does
+// not move the read clock: kept, it would pin the clock to the wall clock
+// and a stalled member would decide on the wall clock again.
+func TestClock_FutureTimestampIgnored(t *testing.T) {
+	st := newPartState(rawTopic, 0, 0, 0)
+	now := time.Now()
+	st.observe(now.Add(-10*time.Second), now)
+	st.observe(now.Add(time.Hour), now)
+	if got := st.clock(now.Add(time.Minute)); !got.Equal(now.Add(-10 * time.Second)) {
+		t.Errorf("clock %v, want the newest timestamp not in the future (%v)", got, now.Add(-10*time.Second))
+	}
+	empty := newPartState(rawTopic, 1, 0, 0)
+	empty.observe(time.Time{}, now)
+	if got := empty.clock(now); !got.Equal(now) {
+		t.Errorf("clock without any usable timestamp %v, want the wall clock", got)
 	}
 }
 

@@ -49,8 +49,8 @@ type Config struct {
 	// that fires a tail rule upgrades it (kept_by "late:<rule>") even
 	// after a crash or rebalance in between. Later upgrades work while the
 	// same member owns the partition (DecidedTTL). It lengthens the
-	// re-read after a rebalance by as much. 0 turns it off; at most
-	// DecidedTTL. Default 30s.
+	// re-read after a rebalance by as much. 0 turns it off; longer than
+	// DecidedTTL counts as DecidedTTL. Default 30s.
 	LateWindow time.Duration `yaml:"late_window"`
 	// MaxPendingSubmissions and MaxPendingBytes bound the state of one
 	// process; above either, the oldest submissions are decided early.
@@ -114,8 +114,8 @@ func (c *Config) Validate() error {
 	if c.CompletionGrace < 0 {
 		add("completion_grace: must not be negative")
 	}
-	if c.LateWindow < 0 || c.LateWindow > c.DecidedTTL {
-		add("late_window: must be between 0 and decided_ttl (%s)", c.DecidedTTL)
+	if c.LateWindow < 0 {
+		add("late_window: must not be negative")
 	}
 	if c.MaxPendingAge > 0 && c.MaxPendingAge < c.CompletionGrace {
 		add("max_pending_age: must be at least completion_grace (%s)", c.CompletionGrace)

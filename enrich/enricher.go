@@ -433,7 +433,7 @@ func (e *Enricher) take(r *kgo.Record, now time.Time) {
 	if key == "" {
 		key = env.GetRecordId()
 	}
-	st.observe(r.Timestamp)
+	st.observe(r.Timestamp, now)
 	e.pr.add(st, key, &env, r.Offset, len(r.Value), st.clock(now))
 }
 

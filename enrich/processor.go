@@ -288,12 +288,12 @@ func (pr *processor) decide(st *partState, sub *submission, early earlyCause, no
 	if pr.emitAll(st, sub.key, dec, sub.records, sub.nextMark(), rules, now) > 0 {
 		st.listMark(sub)
 	}
-	if len(dec.dropped) > 0 && pr.cfg.LateWindow > 0 {
+	if window := min(pr.cfg.LateWindow, pr.cfg.DecidedTTL); len(dec.dropped) > 0 && window > 0 {
 		// Head sampling dropped records: for late_window the watermark
 		// stays at the submission's first record, so that a late record
 		// firing a tail rule finds them re-read and kept also on a new
 		// owner (state.go watermark).
-		st.holds = append(st.holds, lateHold{first: sub.firstOffset, until: now.Add(pr.cfg.LateWindow)})
+		st.holds = append(st.holds, lateHold{first: sub.firstOffset, until: now.Add(window)})
 	}
 	rule := tail
 	if rule == "" {
