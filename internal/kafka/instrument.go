@@ -27,8 +27,27 @@ func ClientMetrics(reg prometheus.Registerer, name string) kgo.Opt {
 }
 
 // ClientLogger sends franz-go's own logs (connections, rebalances,
-// retries) through logger (plugin/kslog), at the levels its handler
-// enables. Unlike ClientMetrics it can be shared by every client.
+// retries) through logger (plugin/kslog). franz-go's info messages (a few
+// lines for every transaction, every rebalance step) are logged at debug:
+// at the default level only its warnings and errors show. Unlike
+// ClientMetrics it can be shared by every client.
 func ClientLogger(logger *slog.Logger) kgo.Opt {
-	return kgo.WithLogger(kslog.New(logger.With("component", "franz-go")))
+	return kgo.WithLogger(infoAsDebug{kslog.New(logger.With("component", "franz-go"))})
+}
+
+// infoAsDebug logs franz-go's info messages at debug.
+type infoAsDebug struct{ l kgo.Logger }
+
+func (q infoAsDebug) Level() kgo.LogLevel {
+	if lvl := q.l.Level(); lvl != kgo.LogLevelInfo {
+		return lvl
+	}
+	return kgo.LogLevelWarn // info enabled, debug not: franz-go need not build its info lines
+}
+
+func (q infoAsDebug) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	if level == kgo.LogLevelInfo {
+		level = kgo.LogLevelDebug
+	}
+	q.l.Log(level, msg, keyvals...)
 }

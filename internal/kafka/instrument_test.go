@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/logweave/logweave/testkit/testkafka"
 )
@@ -72,4 +73,33 @@ func TestClientMetrics_TwoClientsOneRegistry(t *testing.T) {
 	if !strings.Contains(logs.String(), "component=franz-go") {
 		t.Errorf("no franz-go log line through slog:\n%.500s", logs.String())
 	}
+}
+
+// franz-go's info messages (a few per transaction) are logged at debug: at
+// the default info level only its warnings and errors reach the output;
+// at debug everything does.
+func TestClientLogger_InfoAsDebug(t *testing.T) {
+	for _, c := range []struct {
+		level     slog.Level
+		wantInfo  bool
+		wantLevel kgo.LogLevel
+	}{{slog.LevelInfo, false, kgo.LogLevelWarn}, {slog.LevelDebug, true, kgo.LogLevelDebug}, {slog.LevelError, false, kgo.LogLevelError}} {
+		var out lockedBuffer
+		l := infoAsDebug{kslogFor(&out, c.level)}
+		if got := l.Level(); got != c.wantLevel {
+			t.Errorf("handler at %s: franz-go level %v, want %v", c.level, got, c.wantLevel)
+		}
+		l.Log(kgo.LogLevelInfo, "ending transaction")
+		l.Log(kgo.LogLevelError, "group manage loop errored")
+		if got := strings.Contains(out.String(), "ending transaction"); got != c.wantInfo {
+			t.Errorf("handler at %s: franz-go info logged %v, want %v:\n%s", c.level, got, c.wantInfo, out.String())
+		}
+		if !strings.Contains(out.String(), "group manage loop errored") {
+			t.Errorf("handler at %s: franz-go error not logged:\n%s", c.level, out.String())
+		}
+	}
+}
+
+func kslogFor(out *lockedBuffer, level slog.Level) kgo.Logger {
+	return kslog.New(slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level})))
 }
