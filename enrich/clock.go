@@ -133,6 +133,19 @@ type lateHold struct {
 	until time.Time
 }
 
+// hold adds a late hold. st.holds is kept as a sliding-window minimum:
+// first offsets rise from front to back, and so do the end times (holds
+// come in decision order on a clock that never goes back), so a hold whose
+// first offset is not below a newer one's can never be the lowest again
+// and is dropped: the front is always the lowest running hold, and the
+// watermark needs no scan (the gen workload holds thousands per partition).
+func (st *partState) hold(first int64, until time.Time) {
+	for len(st.holds) > 0 && st.holds[len(st.holds)-1].first >= first {
+		st.holds = st.holds[:len(st.holds)-1]
+	}
+	st.holds = append(st.holds, lateHold{first: first, until: until})
+}
+
 // holdFrom is the lowest first offset of the late holds still running at
 // the partition's clock, or -1; expired holds are dropped.
 func (st *partState) holdFrom() int64 {
@@ -141,13 +154,10 @@ func (st *partState) holdFrom() int64 {
 		i++
 	}
 	st.holds = st.holds[i:]
-	from := int64(-1)
-	for _, h := range st.holds {
-		if from < 0 || h.first < from {
-			from = h.first
-		}
+	if len(st.holds) == 0 {
+		return -1
 	}
-	return from
+	return st.holds[0].first
 }
 
 // endsState is the enricher's share of the end probe.

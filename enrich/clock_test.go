@@ -388,3 +388,24 @@ func TestClock_BoundedPartitionReadToItsBound(t *testing.T) {
 		t.Errorf("bounded partition short of its bound: read clock %v, want unmoved", got)
 	}
 }
+
+// The holds answer the lowest running first offset as holds start and end
+// out of offset order (submissions are decided in completion order, not in
+// the order they began).
+func TestLateWindow_HoldsAreASlidingMinimum(t *testing.T) {
+	st := newPartState(rawTopic, 0, 0, 0)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	st.hold(10, at(5))
+	st.hold(3, at(6))
+	st.hold(7, at(7))
+	st.hold(12, at(9))
+	for _, c := range []struct {
+		now  int
+		want int64
+	}{{0, 3}, {5, 3}, {6, 7}, {7, 12}, {8, 12}, {9, -1}} {
+		st.now = at(c.now)
+		if got := st.holdFrom(); got != c.want {
+			t.Errorf("at %ds: lowest running hold %d, want %d", c.now, got, c.want)
+		}
+	}
+}

@@ -96,7 +96,11 @@ func TestEnricher_CommitsStopAtOldestPending(t *testing.T) {
 	v := newEnv(t)
 	cfg := testEnrichConfig()
 	cfg.CompletionGrace = 500 * time.Millisecond
-	cfg.InactivityTimeout = 6 * time.Second
+	// Inactivity runs on the partition's read clock from the record's own
+	// timestamp (clock.go), not from when the enricher got to it: longer
+	// than the checks below can take on a loaded machine (the emitted
+	// records' read, up to 11 s, then 2 s).
+	cfg.InactivityTimeout = 16 * time.Second
 	v.startEnricher(cfg)
 	cl := v.cluster.Client()
 	// On partition p: a pending submission (a log, no root span), then
@@ -126,7 +130,7 @@ func TestEnricher_CommitsStopAtOldestPending(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	// After the inactivity timeout it is decided and the commit moves on.
-	waitFor(t, 15*time.Second, "the commit to pass everything", func() bool {
+	waitFor(t, 40*time.Second, "the commit to pass everything", func() bool {
 		offs, err := v.adm.FetchOffsets(context.Background(), Group)
 		if err != nil {
 			return false

@@ -293,7 +293,7 @@ func (pr *processor) decide(st *partState, sub *submission, early earlyCause, no
 		// stays at the submission's first record, so that a late record
 		// firing a tail rule finds them re-read and kept also on a new
 		// owner (state.go watermark).
-		st.holds = append(st.holds, lateHold{first: sub.firstOffset, until: now.Add(window)})
+		st.hold(sub.firstOffset, now.Add(window))
 	}
 	rule := tail
 	if rule == "" {
