@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -63,38 +60,21 @@ func TestClock_StalledMemberDoesNotDecide(t *testing.T) {
 	// after the other, are one submission on a loaded machine; far shorter
 	// than the 30 s the stalled member's clock is moved.
 	cfg.CompletionGrace = 5 * time.Second
-	cfg.TransactionalID = "test-enrich-stalled"
 	clock := &skewClock{}
-	rules, err := CompileRules(DefaultRules())
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := []kgo.Opt{kgo.SeedBrokers(v.cluster.Brokers()...), kgo.HeartbeatInterval(100 * time.Millisecond), kgo.SessionTimeout(3 * time.Second)}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	e, err := New(cfg, testTopicNames, rules, base, Deps{Logger: logger, Registerer: prometheus.NewRegistry(), Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The broker cannot say where the partitions end either (as during
 	// a broker restart): the read clock moves only with what is read.
 	var cannotAnswer atomic.Bool
 	cannotAnswer.Store(true)
-	realEnds := e.listEnds
-	e.listEnds = func(ctx context.Context) (kadm.ListedOffsets, error) {
-		if cannotAnswer.Load() {
-			return nil, errors.New("broker unavailable")
+	e := v.startEnricher(cfg, func(e *Enricher) {
+		e.now = clock.Now
+		realEnds := e.listEnds
+		e.listEnds = func(ctx context.Context) (kadm.ListedOffsets, error) {
+			if cannotAnswer.Load() {
+				return nil, errors.New("broker unavailable")
+			}
+			return realEnds(ctx)
 		}
-		return realEnds(ctx)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("enricher: %v", err)
-		}
-	}()
+	}).e
 
 	key := headDroppedKey(t)
 	prod := v.cluster.Client()
