@@ -3,50 +3,8 @@ package ingest
 import (
 	"strings"
 
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
-
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )
-
-// fromOTLPValue converts an OTLP attribute value, keeping its type.
-func fromOTLPValue(a *commonpb.AnyValue) *v1.AnyValue {
-	if a == nil {
-		return nil
-	}
-	switch x := a.Value.(type) {
-	case *commonpb.AnyValue_StringValue:
-		return strValue(x.StringValue)
-	case *commonpb.AnyValue_BoolValue:
-		return &v1.AnyValue{Value: &v1.AnyValue_BoolValue{BoolValue: x.BoolValue}}
-	case *commonpb.AnyValue_IntValue:
-		return &v1.AnyValue{Value: &v1.AnyValue_IntValue{IntValue: x.IntValue}}
-	case *commonpb.AnyValue_DoubleValue:
-		return &v1.AnyValue{Value: &v1.AnyValue_DoubleValue{DoubleValue: x.DoubleValue}}
-	case *commonpb.AnyValue_BytesValue:
-		return &v1.AnyValue{Value: &v1.AnyValue_BytesValue{BytesValue: x.BytesValue}}
-	case *commonpb.AnyValue_ArrayValue:
-		arr := &v1.ArrayValue{Values: make([]*v1.AnyValue, 0, len(x.ArrayValue.GetValues()))}
-		for _, v := range x.ArrayValue.GetValues() {
-			arr.Values = append(arr.Values, fromOTLPValue(v))
-		}
-		return &v1.AnyValue{Value: &v1.AnyValue_ArrayValue{ArrayValue: arr}}
-	case *commonpb.AnyValue_KvlistValue:
-		kv := &v1.KeyValueList{Values: fromOTLPAttrs(x.KvlistValue.GetValues())}
-		return &v1.AnyValue{Value: &v1.AnyValue_KvlistValue{KvlistValue: kv}}
-	}
-	return nil
-}
-
-func fromOTLPAttrs(in []*commonpb.KeyValue) []*v1.KeyValue {
-	if len(in) == 0 {
-		return nil
-	}
-	out := make([]*v1.KeyValue, 0, len(in))
-	for _, kv := range in {
-		out = append(out, &v1.KeyValue{Key: kv.GetKey(), Value: fromOTLPValue(kv.GetValue())})
-	}
-	return out
-}
 
 func strValue(s string) *v1.AnyValue {
 	return &v1.AnyValue{Value: &v1.AnyValue_StringValue{StringValue: s}}

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 )
@@ -27,7 +28,10 @@ func TestMapLog_NonStringBodyIsVocabularyText(t *testing.T) {
 			kv("z", str("<b>&")), kv("a", &commonpb.AnyValue{Value: &commonpb.AnyValue_DoubleValue{DoubleValue: 1.5}})}}}}, `{"z":"<b>&","a":1.5}`},
 		{&commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: 42}}, "42"},
 	} {
-		env, reason := s.mapLog(&logspb.LogRecord{TimeUnixNano: 1, Body: tt.body}, resourceInfo{}, 1)
+		req := wireLogs(t, &collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{{ScopeLogs: []*logspb.ScopeLogs{{
+			LogRecords: []*logspb.LogRecord{{TimeUnixNano: 1, Body: tt.body}},
+		}}}}})
+		env, reason := s.mapLog(&req.resources[0].records[0], resourceInfo{}, 1)
 		if reason != "" {
 			t.Fatalf("mapLog: %s", reason)
 		}

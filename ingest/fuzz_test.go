@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
-	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -56,15 +54,9 @@ func FuzzOTLPJSON(f *testing.F) {
 	f.Add([]byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"kvlistValue":{"values":[{"key":"a","value":{"arrayValue":{}}}]}}}]}]}],"unknown":1}`))
 	s := fuzzServer(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		var logs collogspb.ExportLogsServiceRequest
-		if bad, err := unmarshalOTLPJSON(body, &logs, logsShape); err == nil {
-			envs, pos, rejs := s.logsToEnvelopes(&logs, 1, bad)
-			total := 0
-			for _, rl := range logs.GetResourceLogs() {
-				for _, sl := range rl.GetScopeLogs() {
-					total += len(sl.GetLogRecords())
-				}
-			}
+		if logs, bad, err := decodeLogs(body, true); err == nil {
+			envs, pos, rejs := s.logsToEnvelopes(logs, 1, bad)
+			total := logs.records
 			// Every record has one outcome, whatever the decoder rejected.
 			if len(envs)+len(rejs) != total || len(bad) > total {
 				t.Fatalf("%d accepted + %d rejected (%d for ids) of %d records", len(envs), len(rejs), len(bad), total)
@@ -76,9 +68,8 @@ func FuzzOTLPJSON(f *testing.F) {
 				}
 			}
 		}
-		var traces coltracepb.ExportTraceServiceRequest
-		if bad, err := unmarshalOTLPJSON(body, &traces, tracesShape); err == nil {
-			envs, pos, _ := s.tracesToEnvelopes(&traces, bad)
+		if traces, bad, err := decodeTraces(body, true); err == nil {
+			envs, pos, _ := s.tracesToEnvelopes(traces, bad)
 			s.prepare(envs, pos, nil)
 		}
 	})

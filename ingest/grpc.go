@@ -16,6 +16,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/encoding"
+	grpcproto "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
 	// The gzip compressor, which OTLP exporters use when compression is
 	// on; the package registers itself with grpc when imported.
 	_ "google.golang.org/grpc/encoding/gzip"
@@ -44,9 +47,13 @@ func (s *Server) GRPCServer() (*grpc.Server, error) {
 		}
 		opts = append(opts, grpc.Creds(creds))
 	}
+	// The export requests are decoded by the wire decoder, as over HTTP.
+	// The codec is the server's, not registered globally: every other
+	// message (responses, the metrics service) goes to grpc's proto codec.
+	opts = append(opts, grpc.ForceServerCodecV2(otlpCodec{proto: encoding.GetCodecV2(grpcproto.Name)}))
 	gs := grpc.NewServer(opts...)
-	collogspb.RegisterLogsServiceServer(gs, grpcLogs{s: s})
-	coltracepb.RegisterTraceServiceServer(gs, grpcTraces{s: s})
+	gs.RegisterService(&logsServiceDesc, s)
+	gs.RegisterService(&traceServiceDesc, s)
 	colmetricspb.RegisterMetricsServiceServer(gs, grpcMetrics{})
 	return gs, nil
 }
@@ -87,30 +94,96 @@ func (s *Server) ServeGRPC(ctx context.Context, ln net.Listener, grace time.Dura
 	return nil
 }
 
-type grpcLogs struct {
-	collogspb.UnimplementedLogsServiceServer
-	s *Server
+// otlpCodec decodes the OTLP logs and traces export requests with the
+// wire decoder (into *otlpLogs, *otlpTraces) and leaves everything else to
+// grpc's proto codec.
+type otlpCodec struct {
+	proto encoding.CodecV2
 }
 
-func (g grpcLogs) Export(_ context.Context, req *collogspb.ExportLogsServiceRequest) (*collogspb.ExportLogsServiceResponse, error) {
-	resp, herr := g.s.exportLogs(endpointGRPCLogs, req, nil)
-	if herr != nil {
-		return nil, g.s.grpcError(herr)
+func (c otlpCodec) Name() string { return c.proto.Name() }
+
+func (c otlpCodec) Marshal(v any) (mem.BufferSlice, error) { return c.proto.Marshal(v) }
+
+// Unmarshal decodes from a copy of data: grpc reuses data's buffers once
+// Unmarshal returns, and the decoded records point into their buffer.
+func (c otlpCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	switch req := v.(type) {
+	case *otlpLogs:
+		return newWireDecoder(data.Materialize()).logsRequest(req)
+	case *otlpTraces:
+		return newWireDecoder(data.Materialize()).tracesRequest(req)
 	}
-	return resp, nil
+	return c.proto.Unmarshal(data, v)
 }
 
-type grpcTraces struct {
-	coltracepb.UnimplementedTraceServiceServer
-	s *Server
+// otlpExporter is what the hand-written service descriptions below call;
+// *Server implements it.
+type otlpExporter interface {
+	exportLogs(endpoint string, req *otlpLogs, bad map[int]rejection) (*collogspb.ExportLogsServiceResponse, *httpError)
+	exportTraces(endpoint string, req *otlpTraces, bad map[int]rejection) (*coltracepb.ExportTraceServiceResponse, *httpError)
+	grpcError(herr *httpError) error
 }
 
-func (g grpcTraces) Export(_ context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
-	resp, herr := g.s.exportTraces(endpointGRPCTraces, req, nil)
-	if herr != nil {
-		return nil, g.s.grpcError(herr)
-	}
-	return resp, nil
+// logsServiceDesc is opentelemetry.proto.collector.logs.v1.LogsService,
+// written out (instead of the generated RegisterLogsServiceServer) so that
+// its request is the wire decoder's type.
+var logsServiceDesc = grpc.ServiceDesc{
+	ServiceName: "opentelemetry.proto.collector.logs.v1.LogsService",
+	HandlerType: (*otlpExporter)(nil),
+	Methods: []grpc.MethodDesc{{
+		MethodName: "Export",
+		Handler: func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+			req := new(otlpLogs)
+			if err := dec(req); err != nil {
+				return nil, err
+			}
+			export := func(_ context.Context, req any) (any, error) {
+				e := srv.(otlpExporter)
+				resp, herr := e.exportLogs(endpointGRPCLogs, req.(*otlpLogs), nil)
+				if herr != nil {
+					return nil, e.grpcError(herr)
+				}
+				return resp, nil
+			}
+			if interceptor == nil {
+				return export(ctx, req)
+			}
+			info := &grpc.UnaryServerInfo{Server: srv, FullMethod: "/opentelemetry.proto.collector.logs.v1.LogsService/Export"}
+			return interceptor(ctx, req, info, export)
+		},
+	}},
+	Metadata: "opentelemetry/proto/collector/logs/v1/logs_service.proto",
+}
+
+// traceServiceDesc is logsServiceDesc for
+// opentelemetry.proto.collector.trace.v1.TraceService.
+var traceServiceDesc = grpc.ServiceDesc{
+	ServiceName: "opentelemetry.proto.collector.trace.v1.TraceService",
+	HandlerType: (*otlpExporter)(nil),
+	Methods: []grpc.MethodDesc{{
+		MethodName: "Export",
+		Handler: func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+			req := new(otlpTraces)
+			if err := dec(req); err != nil {
+				return nil, err
+			}
+			export := func(_ context.Context, req any) (any, error) {
+				e := srv.(otlpExporter)
+				resp, herr := e.exportTraces(endpointGRPCTraces, req.(*otlpTraces), nil)
+				if herr != nil {
+					return nil, e.grpcError(herr)
+				}
+				return resp, nil
+			}
+			if interceptor == nil {
+				return export(ctx, req)
+			}
+			info := &grpc.UnaryServerInfo{Server: srv, FullMethod: "/opentelemetry.proto.collector.trace.v1.TraceService/Export"}
+			return interceptor(ctx, req, info, export)
+		},
+	}},
+	Metadata: "opentelemetry/proto/collector/trace/v1/trace_service.proto",
 }
 
 // grpcMetrics refuses metrics exports with a message, rather than grpc's

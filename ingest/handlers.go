@@ -27,12 +27,11 @@ const (
 )
 
 func (s *Server) handleLogs(w http.ResponseWriter, r *request) int {
-	var req collogspb.ExportLogsServiceRequest
-	bad, err := decodeOTLP(r.body, r.json, &req, logsShape)
+	req, bad, err := decodeLogs(r.body, r.json)
 	if err != nil {
 		return s.fail(w, endpointLogs, r.json, errorf(http.StatusBadRequest, "malformed OTLP logs request: %v", err))
 	}
-	resp, herr := s.exportLogs(endpointLogs, &req, bad)
+	resp, herr := s.exportLogs(endpointLogs, req, bad)
 	if herr != nil {
 		return s.fail(w, endpointLogs, r.json, herr)
 	}
@@ -41,12 +40,11 @@ func (s *Server) handleLogs(w http.ResponseWriter, r *request) int {
 }
 
 func (s *Server) handleTraces(w http.ResponseWriter, r *request) int {
-	var req coltracepb.ExportTraceServiceRequest
-	bad, err := decodeOTLP(r.body, r.json, &req, tracesShape)
+	req, bad, err := decodeTraces(r.body, r.json)
 	if err != nil {
 		return s.fail(w, endpointTraces, r.json, errorf(http.StatusBadRequest, "malformed OTLP traces request: %v", err))
 	}
-	resp, herr := s.exportTraces(endpointTraces, &req, bad)
+	resp, herr := s.exportTraces(endpointTraces, req, bad)
 	if herr != nil {
 		return s.fail(w, endpointTraces, r.json, herr)
 	}
@@ -58,15 +56,9 @@ func (s *Server) handleTraces(w http.ResponseWriter, r *request) int {
 // either transport: the response (with partial success when some records
 // were rejected) once Kafka acknowledged every accepted record, or a
 // whole-request error. bad are records already rejected by the decoder.
-func (s *Server) exportLogs(endpoint string, req *collogspb.ExportLogsServiceRequest, bad map[int]rejection) (*collogspb.ExportLogsServiceResponse, *httpError) {
-	total := 0
-	for _, rl := range req.GetResourceLogs() {
-		for _, sl := range rl.GetScopeLogs() {
-			total += len(sl.GetLogRecords())
-		}
-	}
+func (s *Server) exportLogs(endpoint string, req *otlpLogs, bad map[int]rejection) (*collogspb.ExportLogsServiceResponse, *httpError) {
 	envs, pos, rejs := s.logsToEnvelopes(req, uint64(s.now().UnixNano()), bad)
-	n, msg, herr := s.exportOTLP(endpoint, "log record", "log records", total, envs, pos, rejs)
+	n, msg, herr := s.exportOTLP(endpoint, "log record", "log records", req.records, envs, pos, rejs)
 	if herr != nil {
 		return nil, herr
 	}
@@ -78,15 +70,9 @@ func (s *Server) exportLogs(endpoint string, req *collogspb.ExportLogsServiceReq
 }
 
 // exportTraces is exportLogs for spans.
-func (s *Server) exportTraces(endpoint string, req *coltracepb.ExportTraceServiceRequest, bad map[int]rejection) (*coltracepb.ExportTraceServiceResponse, *httpError) {
-	total := 0
-	for _, rs := range req.GetResourceSpans() {
-		for _, ss := range rs.GetScopeSpans() {
-			total += len(ss.GetSpans())
-		}
-	}
+func (s *Server) exportTraces(endpoint string, req *otlpTraces, bad map[int]rejection) (*coltracepb.ExportTraceServiceResponse, *httpError) {
 	envs, pos, rejs := s.tracesToEnvelopes(req, bad)
-	n, msg, herr := s.exportOTLP(endpoint, "span", "spans", total, envs, pos, rejs)
+	n, msg, herr := s.exportOTLP(endpoint, "span", "spans", req.spans, envs, pos, rejs)
 	if herr != nil {
 		return nil, herr
 	}

@@ -42,11 +42,11 @@ func BenchmarkIngestOTLPProtobuf(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		var req collogspb.ExportLogsServiceRequest
-		if err := proto.Unmarshal(body, &req); err != nil {
+		req, err := decodeOTLPLogs(body)
+		if err != nil {
 			b.Fatal(err)
 		}
-		envs, pos, _ := s.logsToEnvelopes(&req, 1, nil)
+		envs, pos, _ := s.logsToEnvelopes(req, 1, nil)
 		recs, rejs := s.prepare(envs, pos, nil)
 		if len(recs) != benchBatch || len(rejs) != 0 {
 			b.Fatalf("%d records, %d rejected", len(recs), len(rejs))

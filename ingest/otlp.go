@@ -1,11 +1,6 @@
 package ingest
 
 import (
-	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
-	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
-	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
-	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )
 
@@ -33,51 +28,50 @@ type rejection struct {
 // logsToEnvelopes maps an OTLP logs request. Records with ids of the wrong
 // length are rejected, and so are the records in bad (by index: OTLP/JSON
 // records whose ids are not hex); everything else is kept.
-func (s *Server) logsToEnvelopes(req *collogspb.ExportLogsServiceRequest, observed uint64, bad map[int]rejection) ([]*v1.Envelope, []int, []rejection) {
+func (s *Server) logsToEnvelopes(req *otlpLogs, observed uint64, bad map[int]rejection) ([]*v1.Envelope, []int, []rejection) {
 	var (
-		out  []*v1.Envelope
-		pos  []int
+		out  = make([]*v1.Envelope, 0, req.records)
+		pos  = make([]int, 0, req.records)
 		rejs []rejection
 		idx  int
 	)
-	for _, rl := range req.GetResourceLogs() {
-		res := newResourceInfo(fromOTLPAttrs(rl.GetResource().GetAttributes()))
-		for _, sl := range rl.GetScopeLogs() {
-			for _, lr := range sl.GetLogRecords() {
-				if r, ok := bad[idx]; ok {
-					rejs = append(rejs, r)
-					idx++
-					continue
-				}
-				env, rej := s.mapLog(lr, res, observed)
-				if rej != "" {
-					rejs = append(rejs, rejection{index: idx, reason: rej, err: rejectText(rej)})
-				} else {
-					out, pos = append(out, env), append(pos, idx)
-				}
+	for i := range req.resources {
+		rl := &req.resources[i]
+		res := newResourceInfo(rl.attrs)
+		for j := range rl.records {
+			if r, ok := bad[idx]; ok {
+				rejs = append(rejs, r)
 				idx++
+				continue
 			}
+			env, rej := s.mapLog(&rl.records[j], res, observed)
+			if rej != "" {
+				rejs = append(rejs, rejection{index: idx, reason: rej, err: rejectText(rej)})
+			} else {
+				out, pos = append(out, env), append(pos, idx)
+			}
+			idx++
 		}
 	}
 	return out, pos, rejs
 }
 
-func (s *Server) mapLog(lr *logspb.LogRecord, res resourceInfo, observed uint64) (*v1.Envelope, string) {
-	if n := len(lr.GetTraceId()); n != 0 && n != 16 {
+func (s *Server) mapLog(lr *otlpLogRecord, res resourceInfo, observed uint64) (*v1.Envelope, string) {
+	if n := len(lr.traceID); n != 0 && n != 16 {
 		return nil, reasonBadTraceID
 	}
-	if n := len(lr.GetSpanId()); n != 0 && n != 8 {
+	if n := len(lr.spanID); n != 0 && n != 8 {
 		return nil, reasonBadSpanID
 	}
-	attrs := fromOTLPAttrs(lr.GetAttributes())
+	attrs := lr.attrs
 	l := &v1.Log{
-		TimeUnixNano:         lr.GetTimeUnixNano(),
-		ObservedTimeUnixNano: lr.GetObservedTimeUnixNano(),
-		SeverityNumber:       v1.SeverityNumber(lr.GetSeverityNumber()),
-		SeverityText:         lr.GetSeverityText(),
-		Body:                 fromOTLPValue(lr.GetBody()).Text(),
-		TraceId:              nonZero(lr.GetTraceId()),
-		SpanId:               nonZero(lr.GetSpanId()),
+		TimeUnixNano:         lr.timeUnixNano,
+		ObservedTimeUnixNano: lr.observedTimeUnixNano,
+		SeverityNumber:       v1.SeverityNumber(lr.severityNumber),
+		SeverityText:         lr.severityText,
+		Body:                 lr.body.Text(),
+		TraceId:              nonZero(lr.traceID),
+		SpanId:               nonZero(lr.spanID),
 		Service:              res.service,
 		Resource:             res.resource,
 	}
@@ -96,62 +90,57 @@ func (s *Server) mapLog(lr *logspb.LogRecord, res resourceInfo, observed uint64)
 // tracesToEnvelopes maps an OTLP traces request. Spans without a 16-byte
 // trace id and an 8-byte span id are rejected: the join depends on them.
 // The spans in bad are rejected as logsToEnvelopes does.
-func (s *Server) tracesToEnvelopes(req *coltracepb.ExportTraceServiceRequest, bad map[int]rejection) ([]*v1.Envelope, []int, []rejection) {
+func (s *Server) tracesToEnvelopes(req *otlpTraces, bad map[int]rejection) ([]*v1.Envelope, []int, []rejection) {
 	var (
-		out  []*v1.Envelope
-		pos  []int
+		out  = make([]*v1.Envelope, 0, req.spans)
+		pos  = make([]int, 0, req.spans)
 		rejs []rejection
 		idx  int
 	)
-	for _, rs := range req.GetResourceSpans() {
-		res := newResourceInfo(fromOTLPAttrs(rs.GetResource().GetAttributes()))
-		for _, ss := range rs.GetScopeSpans() {
-			for _, sp := range ss.GetSpans() {
-				if r, ok := bad[idx]; ok {
-					rejs = append(rejs, r)
-					idx++
-					continue
-				}
-				env, rej := s.mapSpan(sp, res)
-				if rej != "" {
-					rejs = append(rejs, rejection{index: idx, reason: rej, err: rejectText(rej)})
-				} else {
-					out, pos = append(out, env), append(pos, idx)
-				}
+	for i := range req.resources {
+		rs := &req.resources[i]
+		res := newResourceInfo(rs.attrs)
+		for j := range rs.spans {
+			if r, ok := bad[idx]; ok {
+				rejs = append(rejs, r)
 				idx++
+				continue
 			}
+			env, rej := s.mapSpan(&rs.spans[j], res)
+			if rej != "" {
+				rejs = append(rejs, rejection{index: idx, reason: rej, err: rejectText(rej)})
+			} else {
+				out, pos = append(out, env), append(pos, idx)
+			}
+			idx++
 		}
 	}
 	return out, pos, rejs
 }
 
-func (s *Server) mapSpan(sp *tracepb.Span, res resourceInfo) (*v1.Envelope, string) {
-	if len(sp.GetTraceId()) != 16 || allZero(sp.GetTraceId()) {
+func (s *Server) mapSpan(sp *otlpSpan, res resourceInfo) (*v1.Envelope, string) {
+	if len(sp.traceID) != 16 || allZero(sp.traceID) {
 		return nil, reasonBadTraceID
 	}
-	if len(sp.GetSpanId()) != 8 || allZero(sp.GetSpanId()) {
+	if len(sp.spanID) != 8 || allZero(sp.spanID) {
 		return nil, reasonBadSpanID
 	}
-	if n := len(sp.GetParentSpanId()); n != 0 && n != 8 {
+	if n := len(sp.parentSpanID); n != 0 && n != 8 {
 		return nil, reasonBadSpanID
 	}
-	attrs := fromOTLPAttrs(sp.GetAttributes())
+	attrs := sp.attrs
 	out := &v1.Span{
-		TraceId:           sp.GetTraceId(),
-		SpanId:            sp.GetSpanId(),
-		ParentSpanId:      nonZero(sp.GetParentSpanId()),
-		Name:              sp.GetName(),
-		Kind:              v1.SpanKind(sp.GetKind()),
-		StartTimeUnixNano: sp.GetStartTimeUnixNano(),
-		EndTimeUnixNano:   sp.GetEndTimeUnixNano(),
+		TraceId:           sp.traceID,
+		SpanId:            sp.spanID,
+		ParentSpanId:      nonZero(sp.parentSpanID),
+		Name:              sp.name,
+		Kind:              v1.SpanKind(sp.kind),
+		StartTimeUnixNano: sp.startTimeUnixNano,
+		EndTimeUnixNano:   sp.endTimeUnixNano,
 		Service:           res.service,
 		Resource:          res.resource,
-	}
-	if st := sp.GetStatus(); st != nil {
-		out.Status = &v1.Status{Code: v1.StatusCode(st.GetCode()), Message: st.GetMessage()}
-	}
-	for _, ev := range sp.GetEvents() {
-		out.Events = append(out.Events, &v1.SpanEvent{TimeUnixNano: ev.GetTimeUnixNano(), Name: ev.GetName(), Attributes: fromOTLPAttrs(ev.GetAttributes())})
+		Status:            sp.status,
+		Events:            sp.events,
 	}
 	out.Submission = s.cfg.Keys.submission(&attrs, res.attrs)
 	out.Attributes = attrs

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 
+	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
@@ -146,11 +148,43 @@ func recordIDs(obj map[string]any, own bool) (rejection, bool) {
 	return rej, ok
 }
 
-// decodeOTLP decodes a request body of the given content type into m;
-// bad are the OTLP/JSON records rejected for their ids.
-func decodeOTLP(body []byte, jsonBody bool, m proto.Message, shape jsonShape) (bad map[int]rejection, err error) {
-	if jsonBody {
-		return unmarshalOTLPJSON(body, m, shape)
+// decodeLogs decodes an OTLP logs request body, protobuf or JSON; bad are
+// the OTLP/JSON records rejected for their ids. OTLP/JSON is decoded into
+// the generated OTLP types and re-encoded for the wire decoder, so that
+// both encodings share one decoder and one mapping.
+func decodeLogs(body []byte, jsonBody bool) (*otlpLogs, map[int]rejection, error) {
+	if !jsonBody {
+		req, err := decodeOTLPLogs(body)
+		return req, nil, err
 	}
-	return nil, proto.Unmarshal(body, m)
+	var m collogspb.ExportLogsServiceRequest
+	bad, err := unmarshalOTLPJSON(body, &m, logsShape)
+	if err != nil {
+		return nil, nil, err
+	}
+	wire, err := proto.Marshal(&m)
+	if err != nil {
+		return nil, nil, err
+	}
+	req, err := decodeOTLPLogs(wire)
+	return req, bad, err
+}
+
+// decodeTraces is decodeLogs for a traces request.
+func decodeTraces(body []byte, jsonBody bool) (*otlpTraces, map[int]rejection, error) {
+	if !jsonBody {
+		req, err := decodeOTLPTraces(body)
+		return req, nil, err
+	}
+	var m coltracepb.ExportTraceServiceRequest
+	bad, err := unmarshalOTLPJSON(body, &m, tracesShape)
+	if err != nil {
+		return nil, nil, err
+	}
+	wire, err := proto.Marshal(&m)
+	if err != nil {
+		return nil, nil, err
+	}
+	req, err := decodeOTLPTraces(wire)
+	return req, bad, err
 }

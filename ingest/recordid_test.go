@@ -27,21 +27,21 @@ func TestIDHasher_EncodeMatchesTwoMarshals(t *testing.T) {
 		}
 		envs = append(envs, e...)
 	}
-	add(s.logsToEnvelopes(logsRequest(), 1_799_999_500_000_000_000, nil))
-	add(s.logsToEnvelopes(benchLogsRequest(), 1_799_999_500_000_000_000, nil))
-	add(s.tracesToEnvelopes(tracesRequest(), nil))
+	add(s.logsToEnvelopes(wireLogs(t, logsRequest()), 1_799_999_500_000_000_000, nil))
+	add(s.logsToEnvelopes(wireLogs(t, benchLogsRequest()), 1_799_999_500_000_000_000, nil))
+	add(s.tracesToEnvelopes(wireTraces(t, tracesRequest()), nil))
 	// Same content twice in one request: the occurrence number is mixed in.
-	add(s.logsToEnvelopes(logsRequest(), 1_799_999_500_000_000_000, nil))
+	add(s.logsToEnvelopes(wireLogs(t, logsRequest()), 1_799_999_500_000_000_000, nil))
 	// Without event time (observed time stays in the id), without observed
 	// time, and with neither.
 	noTime := logsRequest()
 	for _, lr := range noTime.ResourceLogs[0].ScopeLogs[0].LogRecords {
 		lr.TimeUnixNano = 0
 	}
-	add(s.logsToEnvelopes(noTime, 1_799_999_500_000_000_000, nil))
-	add(s.logsToEnvelopes(logsRequest(), 0, nil))
-	add(s.logsToEnvelopes(noTime, 0, nil))
-	add(s.logsToEnvelopes(&collogspb.ExportLogsServiceRequest{}, 0, nil))
+	add(s.logsToEnvelopes(wireLogs(t, noTime), 1_799_999_500_000_000_000, nil))
+	add(s.logsToEnvelopes(wireLogs(t, logsRequest()), 0, nil))
+	add(s.logsToEnvelopes(wireLogs(t, noTime), 0, nil))
+	add(s.logsToEnvelopes(wireLogs(t, &collogspb.ExportLogsServiceRequest{}), 0, nil))
 	lines := []byte("{\"level\":\"info\",\"ts\":1799999000.5,\"msg\":\"hello\",\"submit_id\":\"S1\"}\n{\"msg\":\"no time\"}\n")
 	add(s.parseNDJSON(lines, 1_799_999_500_000_000_000))
 	if len(envs) < 500 {
@@ -75,8 +75,8 @@ func TestIDHasher_EncodeMatchesTwoMarshals(t *testing.T) {
 // the same across versions (replays, Elasticsearch _id).
 func TestIDHasher_StableIDs(t *testing.T) {
 	s := &Server{cfg: Default(), now: func() time.Time { return time.Unix(1_800_000_000, 0) }}
-	envs, _, _ := s.logsToEnvelopes(logsRequest(), 1_799_999_500_000_000_000, nil)
-	spans, _, _ := s.tracesToEnvelopes(tracesRequest(), nil)
+	envs, _, _ := s.logsToEnvelopes(wireLogs(t, logsRequest()), 1_799_999_500_000_000_000, nil)
+	spans, _, _ := s.tracesToEnvelopes(wireTraces(t, tracesRequest()), nil)
 	x := newIDHasher()
 	var got []string
 	for _, env := range append(envs, spans...) {

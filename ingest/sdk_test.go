@@ -1,7 +1,12 @@
 package ingest
 
 import (
+	"compress/gzip"
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+	"go.opentelemetry.io/otel/trace"
 
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )
@@ -87,5 +93,96 @@ func TestIngest_StockOpenTelemetrySDK(t *testing.T) {
 	}
 	if sp.Status.GetCode() != v1.StatusCode_STATUS_CODE_ERROR || sp.Submission.GetSubmissionSeq() != 7 || sp.Submission.GetStage() != v1.Stage_STAGE_JUDGE {
 		t.Errorf("span = %v", sp)
+	}
+}
+
+// TestWireDecoder_MatchesProtoUnmarshalOnSDKRequests captures what the
+// stock OpenTelemetry Go SDK exporters send over OTLP/HTTP (attributes of
+// every kind, events, links, status) and compares the wire decoder with
+// the reference path on those bodies.
+func TestWireDecoder_MatchesProtoUnmarshalOnSDKRequests(t *testing.T) {
+	var (
+		mu     sync.Mutex
+		bodies = map[string][][]byte{}
+	)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var src io.Reader = r.Body
+		if r.Header.Get("Content-Encoding") == "gzip" {
+			zr, err := gzip.NewReader(r.Body)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			src = zr
+		}
+		b, err := io.ReadAll(src)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		bodies[r.URL.Path] = append(bodies[r.URL.Path], b)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer hs.Close()
+
+	ctx := context.Background()
+	res := resource.NewWithAttributes(semconv.SchemaURL, semconv.ServiceName("judge"), semconv.K8SPodName("judge-1"),
+		attribute.StringSlice("tags", []string{"a", "b"}), attribute.Int64Slice("ports", []int64{1, 2}))
+	texp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(hs.URL+"/v1/traces"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(texp), sdktrace.WithResource(res))
+	lexp, err := otlploghttp.New(ctx, otlploghttp.WithEndpointURL(hs.URL+"/v1/logs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lp := sdklog.NewLoggerProvider(sdklog.WithProcessor(sdklog.NewSimpleProcessor(lexp)), sdklog.WithResource(res))
+
+	_, parent := tp.Tracer("judge").Start(ctx, "submission")
+	sctx, span := tp.Tracer("judge", trace.WithInstrumentationVersion("1.2")).Start(ctx, "judge",
+		trace.WithLinks(trace.LinkFromContext(trace.ContextWithSpan(ctx, parent), attribute.String("why", "retry"))))
+	span.SetAttributes(attribute.String("submit_id", "S77"), attribute.Int("submission_seq", 7), attribute.String("stage", "judge"),
+		attribute.Bool("ok", false), attribute.Float64("score", 0.5), attribute.BoolSlice("bs", []bool{true}), attribute.Float64Slice("fs", []float64{1.5}))
+	span.AddEvent("exception", trace.WithAttributes(attribute.String("exception.message", "boom")))
+	for _, body := range []attribute.Value{
+		attribute.StringValue("test 5 close to the limit"), attribute.IntValue(42), attribute.ByteSliceValue([]byte{0, 1, 2}),
+		attribute.MapValue(attribute.String("k", "v"), attribute.Slice("s", attribute.Float64Value(1.5), attribute.BoolValue(true))),
+		{},
+	} {
+		var rec otellog.Record
+		rec.SetTimestamp(time.Unix(1_799_999_000, 5))
+		rec.SetSeverity(otellog.SeverityWarn)
+		rec.SetSeverityText("WARN")
+		rec.SetBody(body)
+		rec.AddAttributes(attribute.String("submit_id", "S77"), attribute.Int("test", 5), attribute.Map("m", attribute.String("a", "b")),
+			attribute.ByteSlice("raw", []byte("xy")), attribute.Slice("l", attribute.StringValue("x")), attribute.KeyValue{Key: "none"})
+		lp.Logger("judge", otellog.WithInstrumentationVersion("1.2")).Emit(sctx, rec)
+	}
+	span.SetStatus(codes.Error, "wrong answer")
+	span.End()
+	parent.End()
+	if err := lp.Shutdown(ctx); err != nil {
+		t.Fatalf("log exporter: %v", err)
+	}
+	if err := tp.Shutdown(ctx); err != nil {
+		t.Fatalf("trace exporter: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(bodies["/v1/logs"]) != 5 || len(bodies["/v1/traces"]) != 2 {
+		t.Fatalf("captured %d log and %d trace requests, want 5 and 2", len(bodies["/v1/logs"]), len(bodies["/v1/traces"]))
+	}
+	for _, b := range bodies["/v1/logs"] {
+		if !compareLogsDecoders(t, b) {
+			t.Fatalf("SDK logs request rejected: %x", b)
+		}
+	}
+	for _, b := range bodies["/v1/traces"] {
+		if !compareTracesDecoders(t, b) {
+			t.Fatalf("SDK traces request rejected: %x", b)
+		}
 	}
 }
