@@ -11,12 +11,17 @@ func strValue(s string) *v1.AnyValue {
 }
 
 // take removes the first attribute whose key is in keys and returns its
-// value. Keys are tried in order; the attribute list keeps its order.
+// value. Keys are tried in order; the attribute list keeps its order. It
+// removes in place: the list's backing array must be the caller's alone
+// (every list the decoders build is).
 func take(attrs *[]*v1.KeyValue, keys []string) (*v1.AnyValue, bool) {
 	for _, k := range keys {
 		for i, kv := range *attrs {
 			if kv.GetKey() == k {
-				*attrs = append((*attrs)[:i:i], (*attrs)[i+1:]...)
+				a := *attrs
+				copy(a[i:], a[i+1:])
+				a[len(a)-1] = nil
+				*attrs = a[:len(a)-1]
 				return kv.GetValue(), true
 			}
 		}

@@ -29,11 +29,13 @@ import (
 type idHasher struct {
 	h    hash.Hash
 	buf  []byte
+	in   []byte
 	seen map[[16]byte]uint32
 }
 
-func newIDHasher() *idHasher {
-	return &idHasher{h: sha256.New(), seen: make(map[[16]byte]uint32)}
+// newIDHasher returns a hasher for a request of about n records.
+func newIDHasher(n int) *idHasher {
+	return &idHasher{h: sha256.New(), seen: make(map[[16]byte]uint32, n)}
 }
 
 var deterministic = proto.MarshalOptions{Deterministic: true}
@@ -83,8 +85,8 @@ func (x *idHasher) id(env *v1.Envelope) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// encode gives env its record id (as id does) and returns the envelope's
-// deterministic encoding, byte for byte what deterministic.Marshal(env)
+// encode gives env its record id (as id does) and appends the envelope's
+// deterministic encoding to dst, byte for byte what deterministic.Marshal(env)
 // gives, while marshalling the record only once: the record's encoding is
 // both the id's input and the envelope's field 10 or 11. The id's input
 // leaves a log's observed time out when it has an event time; in the
@@ -92,7 +94,7 @@ func (x *idHasher) id(env *v1.Envelope) string {
 // time (1, fixed64), so it is skipped by position. Anything else (an
 // envelope with unknown fields, a layout not as expected) takes the
 // two-marshal path.
-func (x *idHasher) encode(env *v1.Envelope) ([]byte, error) {
+func (x *idHasher) encode(env *v1.Envelope, dst []byte) ([]byte, error) {
 	var (
 		kind  byte
 		msg   proto.Message
@@ -108,32 +110,33 @@ func (x *idHasher) encode(env *v1.Envelope) ([]byte, error) {
 	}
 	if msg == nil || len(env.ProtoReflect().GetUnknown()) > 0 {
 		env.RecordId = x.id(env)
-		return deterministic.Marshal(env)
+		return deterministic.MarshalAppend(dst, env)
 	}
+	// The id's input, kind byte first, is built in x.buf and hashed with
+	// sha256.Sum256, which (unlike a hash.Hash) keeps its buffers on the
+	// stack.
 	var err error
-	if x.buf, err = deterministic.MarshalAppend(x.buf[:0], msg); err != nil {
+	if x.buf, err = deterministic.MarshalAppend(append(x.buf[:0], kind), msg); err != nil {
 		return nil, err
 	}
-	rec := x.buf
+	rec := x.buf[1:]
 	const fixedField = 9 // tag byte + 8 bytes
 	if skip && (len(rec) < 2*fixedField || rec[0] != 0x09 || rec[fixedField] != 0x11) {
 		env.RecordId = x.id(env)
-		return deterministic.Marshal(env)
+		return deterministic.MarshalAppend(dst, env)
 	}
-	x.h.Reset()
-	x.h.Write([]byte{kind})
+	var digest [sha256.Size]byte
 	if skip {
-		x.h.Write(rec[:fixedField])
-		x.h.Write(rec[2*fixedField:])
+		x.in = append(append(append(x.in[:0], kind), rec[:fixedField]...), rec[2*fixedField:]...)
+		digest = sha256.Sum256(x.in)
 	} else {
-		x.h.Write(rec)
+		digest = sha256.Sum256(x.buf)
 	}
 	var sum [16]byte
-	var digest [sha256.Size]byte
-	copy(sum[:], x.h.Sum(digest[:0]))
+	copy(sum[:], digest[:])
 	env.RecordId = x.finish(sum)
 
-	out := make([]byte, 0, len(rec)+len(env.RecordId)+32)
+	out := dst
 	if v := env.SchemaVersion; v != 0 {
 		out = protowire.AppendTag(out, 1, protowire.VarintType)
 		out = protowire.AppendVarint(out, uint64(v))
@@ -155,14 +158,12 @@ func (x *idHasher) encode(env *v1.Envelope) ([]byte, error) {
 // the occurrence number of content seen before in the request.
 func (x *idHasher) finish(sum [16]byte) string {
 	if n := x.seen[sum]; n > 0 {
-		var occ [4]byte
-		binary.BigEndian.PutUint32(occ[:], n)
-		x.h.Reset()
-		x.h.Write(sum[:])
-		x.h.Write(occ[:])
+		var in [16 + 4]byte
+		copy(in[:], sum[:])
+		binary.BigEndian.PutUint32(in[16:], n)
 		x.seen[sum] = n + 1
-		var digest [sha256.Size]byte
-		copy(sum[:], x.h.Sum(digest[:0]))
+		digest := sha256.Sum256(in[:])
+		copy(sum[:], digest[:])
 	} else {
 		x.seen[sum] = 1
 	}

@@ -48,7 +48,7 @@ func TestIDHasher_EncodeMatchesTwoMarshals(t *testing.T) {
 		t.Fatalf("only %d envelopes", len(envs))
 	}
 
-	fast, ref := newIDHasher(), newIDHasher()
+	fast, ref := newIDHasher(0), newIDHasher(0)
 	for i, env := range envs {
 		env.SchemaVersion = v1.SchemaVersion
 		env.IngestedAtUnixNano = 1_800_000_000_000_000_000
@@ -58,7 +58,7 @@ func TestIDHasher_EncodeMatchesTwoMarshals(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := fast.encode(env)
+		got, err := fast.encode(env, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -77,10 +77,10 @@ func TestIDHasher_StableIDs(t *testing.T) {
 	s := &Server{cfg: Default(), now: func() time.Time { return time.Unix(1_800_000_000, 0) }}
 	envs, _, _ := s.logsToEnvelopes(wireLogs(t, logsRequest()), 1_799_999_500_000_000_000, nil)
 	spans, _, _ := s.tracesToEnvelopes(wireTraces(t, tracesRequest()), nil)
-	x := newIDHasher()
+	x := newIDHasher(0)
 	var got []string
 	for _, env := range append(envs, spans...) {
-		if _, err := x.encode(env); err != nil {
+		if _, err := x.encode(env, nil); err != nil {
 			t.Fatal(err)
 		}
 		got = append(got, env.RecordId)
