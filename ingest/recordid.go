@@ -116,8 +116,10 @@ func (x *idHasher) encode(env *v1.Envelope, dst []byte) ([]byte, error) {
 	// sha256.Sum256, which (unlike a hash.Hash) keeps its buffers on the
 	// stack.
 	var err error
-	if x.buf, err = deterministic.MarshalAppend(append(x.buf[:0], kind), msg); err != nil {
-		return nil, err
+	if x.buf, err = appendRecord(append(x.buf[:0], kind), env); err != nil {
+		if x.buf, err = deterministic.MarshalAppend(append(x.buf[:0], kind), msg); err != nil {
+			return nil, err
+		}
 	}
 	rec := x.buf[1:]
 	const fixedField = 9 // tag byte + 8 bytes
@@ -152,6 +154,18 @@ func (x *idHasher) encode(env *v1.Envelope, dst []byte) ([]byte, error) {
 	out = protowire.AppendTag(out, field, protowire.BytesType)
 	out = protowire.AppendBytes(out, rec)
 	return out, nil
+}
+
+// appendRecord appends the deterministic encoding of env's log or span,
+// written directly (recordwire.go).
+func appendRecord(b []byte, env *v1.Envelope) ([]byte, error) {
+	switch r := env.GetRecord().(type) {
+	case *v1.Envelope_Log:
+		return appendLog(b, r.Log)
+	case *v1.Envelope_Span:
+		return appendSpan(b, r.Span)
+	}
+	return b, errRecordNeedsProto
 }
 
 // finish turns the first 128 bits of a record's hash into its id, mixing in
