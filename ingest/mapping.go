@@ -49,6 +49,12 @@ func newResourceInfo(attrs []*v1.KeyValue) resourceInfo {
 // submission moves the submission fields out of the record's attributes
 // (or, failing that, reads them from the resource's) into a Submission.
 func (k *Keys) submission(attrs *[]*v1.KeyValue, res []*v1.KeyValue) *v1.Submission {
+	return k.fillSubmission(&v1.Submission{}, new(uint32), attrs, res)
+}
+
+// fillSubmission is submission into s, an empty Submission, with seq the
+// place for its submission_seq.
+func (k *Keys) fillSubmission(s *v1.Submission, seq *uint32, attrs *[]*v1.KeyValue, res []*v1.KeyValue) *v1.Submission {
 	get := func(keys []string) string {
 		if s := takeString(attrs, keys); s != "" {
 			return s
@@ -60,20 +66,18 @@ func (k *Keys) submission(attrs *[]*v1.KeyValue, res []*v1.KeyValue) *v1.Submiss
 		}
 		return ""
 	}
-	s := &v1.Submission{
-		SubmitId:  get(k.SubmitID),
-		UserId:    get(k.UserID),
-		ProblemId: get(k.ProblemID),
-		Lang:      get(k.Lang),
-	}
-	if seq := get(k.SubmissionSeq); seq != "" {
-		if n, err := strconv.ParseUint(strings.TrimSpace(seq), 10, 32); err == nil {
-			n32 := uint32(n)
-			s.SubmissionSeq = &n32
+	s.SubmitId = get(k.SubmitID)
+	s.UserId = get(k.UserID)
+	s.ProblemId = get(k.ProblemID)
+	s.Lang = get(k.Lang)
+	if seqText := get(k.SubmissionSeq); seqText != "" {
+		if n, err := strconv.ParseUint(strings.TrimSpace(seqText), 10, 32); err == nil {
+			*seq = uint32(n)
+			s.SubmissionSeq = seq
 		} else {
 			// Not a number: keep what the producer sent as an attribute
 			// rather than dropping it.
-			*attrs = append(*attrs, &v1.KeyValue{Key: k.SubmissionSeq[0], Value: strValue(seq)})
+			*attrs = append(*attrs, &v1.KeyValue{Key: k.SubmissionSeq[0], Value: strValue(seqText)})
 		}
 	}
 	if st := get(k.Stage); st != "" {

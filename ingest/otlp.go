@@ -34,6 +34,7 @@ func (s *Server) logsToEnvelopes(req *otlpLogs, observed uint64, bad map[int]rej
 		pos  = make([]int, 0, req.records)
 		rejs []rejection
 		idx  int
+		slab = newRecordSlab(req.records)
 	)
 	for i := range req.resources {
 		rl := &req.resources[i]
@@ -44,7 +45,7 @@ func (s *Server) logsToEnvelopes(req *otlpLogs, observed uint64, bad map[int]rej
 				idx++
 				continue
 			}
-			env, rej := s.mapLog(&rl.records[j], res, observed)
+			env, rej := s.mapLog(&rl.records[j], res, observed, slab)
 			if rej != "" {
 				rejs = append(rejs, rejection{index: idx, reason: rej, err: rejectText(rej)})
 			} else {
@@ -56,7 +57,7 @@ func (s *Server) logsToEnvelopes(req *otlpLogs, observed uint64, bad map[int]rej
 	return out, pos, rejs
 }
 
-func (s *Server) mapLog(lr *otlpLogRecord, res resourceInfo, observed uint64) (*v1.Envelope, string) {
+func (s *Server) mapLog(lr *otlpLogRecord, res resourceInfo, observed uint64, slab *recordSlab) (*v1.Envelope, string) {
 	if n := len(lr.traceID); n != 0 && n != 16 {
 		return nil, reasonBadTraceID
 	}
@@ -64,17 +65,16 @@ func (s *Server) mapLog(lr *otlpLogRecord, res resourceInfo, observed uint64) (*
 		return nil, reasonBadSpanID
 	}
 	attrs := lr.attrs
-	l := &v1.Log{
-		TimeUnixNano:         lr.timeUnixNano,
-		ObservedTimeUnixNano: lr.observedTimeUnixNano,
-		SeverityNumber:       v1.SeverityNumber(lr.severityNumber),
-		SeverityText:         lr.severityText,
-		Body:                 lr.body.Text(),
-		TraceId:              nonZero(lr.traceID),
-		SpanId:               nonZero(lr.spanID),
-		Service:              res.service,
-		Resource:             res.resource,
-	}
+	env, l := slab.log()
+	l.TimeUnixNano = lr.timeUnixNano
+	l.ObservedTimeUnixNano = lr.observedTimeUnixNano
+	l.SeverityNumber = v1.SeverityNumber(lr.severityNumber)
+	l.SeverityText = lr.severityText
+	l.Body = lr.body.Text()
+	l.TraceId = nonZero(lr.traceID)
+	l.SpanId = nonZero(lr.spanID)
+	l.Service = res.service
+	l.Resource = res.resource
 	if l.ObservedTimeUnixNano == 0 {
 		l.ObservedTimeUnixNano = observed
 	}
@@ -82,9 +82,9 @@ func (s *Server) mapLog(lr *otlpLogRecord, res resourceInfo, observed uint64) (*
 		l.SeverityNumber = severityFromText(l.SeverityText)
 	}
 	l.LogType = parseLogType(takeString(&attrs, s.cfg.Keys.LogType))
-	l.Submission = s.cfg.Keys.submission(&attrs, res.attrs)
+	l.Submission = slab.fillSubmission(&s.cfg.Keys, &attrs, res.attrs)
 	l.Attributes = attrs
-	return &v1.Envelope{Record: &v1.Envelope_Log{Log: l}}, ""
+	return env, ""
 }
 
 // tracesToEnvelopes maps an OTLP traces request. Spans without a 16-byte
@@ -96,6 +96,7 @@ func (s *Server) tracesToEnvelopes(req *otlpTraces, bad map[int]rejection) ([]*v
 		pos  = make([]int, 0, req.spans)
 		rejs []rejection
 		idx  int
+		slab = newRecordSlab(req.spans)
 	)
 	for i := range req.resources {
 		rs := &req.resources[i]
@@ -106,7 +107,7 @@ func (s *Server) tracesToEnvelopes(req *otlpTraces, bad map[int]rejection) ([]*v
 				idx++
 				continue
 			}
-			env, rej := s.mapSpan(&rs.spans[j], res)
+			env, rej := s.mapSpan(&rs.spans[j], res, slab)
 			if rej != "" {
 				rejs = append(rejs, rejection{index: idx, reason: rej, err: rejectText(rej)})
 			} else {
@@ -118,7 +119,7 @@ func (s *Server) tracesToEnvelopes(req *otlpTraces, bad map[int]rejection) ([]*v
 	return out, pos, rejs
 }
 
-func (s *Server) mapSpan(sp *otlpSpan, res resourceInfo) (*v1.Envelope, string) {
+func (s *Server) mapSpan(sp *otlpSpan, res resourceInfo, slab *recordSlab) (*v1.Envelope, string) {
 	if len(sp.traceID) != 16 || allZero(sp.traceID) {
 		return nil, reasonBadTraceID
 	}
@@ -129,22 +130,21 @@ func (s *Server) mapSpan(sp *otlpSpan, res resourceInfo) (*v1.Envelope, string) 
 		return nil, reasonBadSpanID
 	}
 	attrs := sp.attrs
-	out := &v1.Span{
-		TraceId:           sp.traceID,
-		SpanId:            sp.spanID,
-		ParentSpanId:      nonZero(sp.parentSpanID),
-		Name:              sp.name,
-		Kind:              v1.SpanKind(sp.kind),
-		StartTimeUnixNano: sp.startTimeUnixNano,
-		EndTimeUnixNano:   sp.endTimeUnixNano,
-		Service:           res.service,
-		Resource:          res.resource,
-		Status:            sp.status,
-		Events:            sp.events,
-	}
-	out.Submission = s.cfg.Keys.submission(&attrs, res.attrs)
+	env, out := slab.span()
+	out.TraceId = sp.traceID
+	out.SpanId = sp.spanID
+	out.ParentSpanId = nonZero(sp.parentSpanID)
+	out.Name = sp.name
+	out.Kind = v1.SpanKind(sp.kind)
+	out.StartTimeUnixNano = sp.startTimeUnixNano
+	out.EndTimeUnixNano = sp.endTimeUnixNano
+	out.Service = res.service
+	out.Resource = res.resource
+	out.Status = sp.status
+	out.Events = sp.events
+	out.Submission = slab.fillSubmission(&s.cfg.Keys, &attrs, res.attrs)
 	out.Attributes = attrs
-	return &v1.Envelope{Record: &v1.Envelope_Span{Span: out}}, ""
+	return env, ""
 }
 
 // nonZero returns nil for an absent or all-zero id, which OTLP uses for

@@ -74,3 +74,51 @@ func (a *wireArena) keyValues(n int) []*v1.KeyValue {
 	a.kvPtrs = a.kvPtrs[:start+n]
 	return a.kvPtrs[start : start+n : start+n]
 }
+
+// recordSlab hands out the envelopes, records and submissions of one
+// request's n records from one allocation per type, instead of five
+// allocations per record. Like wireArena's values they live as long as
+// any of them: the request's.
+type recordSlab struct {
+	n         int
+	envs      []v1.Envelope
+	logs      []v1.Log
+	logOneofs []v1.Envelope_Log
+	spans     []v1.Span
+	spanOneof []v1.Envelope_Span
+	subs      []v1.Submission
+	seqs      []uint32
+}
+
+func newRecordSlab(n int) *recordSlab { return &recordSlab{n: n} }
+
+// slabNext returns the next element of *slab, allocating the request's n
+// elements on first use (and more, should more be asked for).
+func slabNext[T any](slab *[]T, n int) *T {
+	if len(*slab) == cap(*slab) {
+		*slab = make([]T, 0, max(n, 1))
+	}
+	*slab = (*slab)[:len(*slab)+1]
+	return &(*slab)[len(*slab)-1]
+}
+
+// log returns an envelope holding an empty log.
+func (s *recordSlab) log() (*v1.Envelope, *v1.Log) {
+	env, l, oneof := slabNext(&s.envs, s.n), slabNext(&s.logs, s.n), slabNext(&s.logOneofs, s.n)
+	oneof.Log = l
+	env.Record = oneof
+	return env, l
+}
+
+// span returns an envelope holding an empty span.
+func (s *recordSlab) span() (*v1.Envelope, *v1.Span) {
+	env, sp, oneof := slabNext(&s.envs, s.n), slabNext(&s.spans, s.n), slabNext(&s.spanOneof, s.n)
+	oneof.Span = sp
+	env.Record = oneof
+	return env, sp
+}
+
+// fillSubmission is Keys.submission into the slab.
+func (s *recordSlab) fillSubmission(k *Keys, attrs *[]*v1.KeyValue, res []*v1.KeyValue) *v1.Submission {
+	return k.fillSubmission(slabNext(&s.subs, s.n), slabNext(&s.seqs, s.n), attrs, res)
+}
