@@ -31,7 +31,7 @@ func TestMapLog_NonStringBodyIsVocabularyText(t *testing.T) {
 		req := wireLogs(t, &collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{{ScopeLogs: []*logspb.ScopeLogs{{
 			LogRecords: []*logspb.LogRecord{{TimeUnixNano: 1, Body: tt.body}},
 		}}}}})
-		env, reason := s.mapLog(&req.resources[0].records[0], resourceInfo{}, 1, newRecordSlab(1))
+		env, reason := s.mapLog(&req.resources[0].records[0], resourceInfo{}, 1, &recordSlab{})
 		if reason != "" {
 			t.Fatalf("mapLog: %s", reason)
 		}

@@ -54,7 +54,7 @@ func FuzzOTLPJSON(f *testing.F) {
 	f.Add([]byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"kvlistValue":{"values":[{"key":"a","value":{"arrayValue":{}}}]}}}]}]}],"unknown":1}`))
 	s := fuzzServer(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		if logs, bad, err := decodeLogs(body, true); err == nil {
+		if logs, bad, err := decodeLogs(body, true, nil); err == nil {
 			envs, pos, rejs := s.logsToEnvelopes(logs, 1, bad)
 			total := logs.records
 			// Every record has one outcome, whatever the decoder rejected.
@@ -68,7 +68,7 @@ func FuzzOTLPJSON(f *testing.F) {
 				}
 			}
 		}
-		if traces, bad, err := decodeTraces(body, true); err == nil {
+		if traces, bad, err := decodeTraces(body, true, nil); err == nil {
 			envs, pos, _ := s.tracesToEnvelopes(traces, bad)
 			s.prepare(envs, pos, nil)
 		}

@@ -50,7 +50,7 @@ func (s *Server) GRPCServer() (*grpc.Server, error) {
 	// The export requests are decoded by the wire decoder, as over HTTP.
 	// The codec is the server's, not registered globally: every other
 	// message (responses, the metrics service) goes to grpc's proto codec.
-	opts = append(opts, grpc.ForceServerCodecV2(otlpCodec{proto: encoding.GetCodecV2(grpcproto.Name)}))
+	opts = append(opts, grpc.ForceServerCodecV2(otlpCodec{proto: encoding.GetCodecV2(grpcproto.Name), scratch: &s.scratch}))
 	gs := grpc.NewServer(opts...)
 	gs.RegisterService(&logsServiceDesc, s)
 	gs.RegisterService(&traceServiceDesc, s)
@@ -98,7 +98,8 @@ func (s *Server) ServeGRPC(ctx context.Context, ln net.Listener, grace time.Dura
 // wire decoder (into *otlpLogs, *otlpTraces) and leaves everything else to
 // grpc's proto codec.
 type otlpCodec struct {
-	proto encoding.CodecV2
+	proto   encoding.CodecV2
+	scratch *scratchPool
 }
 
 func (c otlpCodec) Name() string { return c.proto.Name() }
@@ -110,9 +111,9 @@ func (c otlpCodec) Marshal(v any) (mem.BufferSlice, error) { return c.proto.Mars
 func (c otlpCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	switch req := v.(type) {
 	case *otlpLogs:
-		return newWireDecoder(data.Materialize()).logsRequest(req)
+		return newWireDecoder(data.Materialize(), c.scratch.get()).logsRequest(req)
 	case *otlpTraces:
-		return newWireDecoder(data.Materialize()).tracesRequest(req)
+		return newWireDecoder(data.Materialize(), c.scratch.get()).tracesRequest(req)
 	}
 	return c.proto.Unmarshal(data, v)
 }
@@ -123,6 +124,8 @@ type otlpExporter interface {
 	exportLogs(endpoint string, req *otlpLogs, bad map[int]rejection) (*collogspb.ExportLogsServiceResponse, *httpError)
 	exportTraces(endpoint string, req *otlpTraces, bad map[int]rejection) (*coltracepb.ExportTraceServiceResponse, *httpError)
 	grpcError(herr *httpError) error
+	// putScratch takes back a request's scratch once it was answered.
+	putScratch(sc *requestScratch)
 }
 
 // logsServiceDesc is opentelemetry.proto.collector.logs.v1.LogsService,
@@ -135,6 +138,9 @@ var logsServiceDesc = grpc.ServiceDesc{
 		MethodName: "Export",
 		Handler: func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
 			req := new(otlpLogs)
+			// The request's values go back to the pool once the
+			// export is answered (the response holds none of them).
+			defer func() { srv.(otlpExporter).putScratch(req.scratch) }()
 			if err := dec(req); err != nil {
 				return nil, err
 			}
@@ -165,6 +171,9 @@ var traceServiceDesc = grpc.ServiceDesc{
 		MethodName: "Export",
 		Handler: func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
 			req := new(otlpTraces)
+			// The request's values go back to the pool once the
+			// export is answered (the response holds none of them).
+			defer func() { srv.(otlpExporter).putScratch(req.scratch) }()
 			if err := dec(req); err != nil {
 				return nil, err
 			}

@@ -27,7 +27,9 @@ const (
 )
 
 func (s *Server) handleLogs(w http.ResponseWriter, r *request) int {
-	req, bad, err := decodeLogs(r.body, r.json)
+	sc := s.scratch.get()
+	defer s.scratch.put(sc) // after the answer is written
+	req, bad, err := decodeLogs(r.body, r.json, sc)
 	if err != nil {
 		return s.fail(w, endpointLogs, r.json, errorf(http.StatusBadRequest, "malformed OTLP logs request: %v", err))
 	}
@@ -40,7 +42,9 @@ func (s *Server) handleLogs(w http.ResponseWriter, r *request) int {
 }
 
 func (s *Server) handleTraces(w http.ResponseWriter, r *request) int {
-	req, bad, err := decodeTraces(r.body, r.json)
+	sc := s.scratch.get()
+	defer s.scratch.put(sc) // after the answer is written
+	req, bad, err := decodeTraces(r.body, r.json, sc)
 	if err != nil {
 		return s.fail(w, endpointTraces, r.json, errorf(http.StatusBadRequest, "malformed OTLP traces request: %v", err))
 	}

@@ -42,7 +42,8 @@ func BenchmarkIngestOTLPProtobuf(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		req, err := decodeOTLPLogs(body)
+		sc := s.scratch.get()
+		req, err := decodeOTLPLogs(body, sc)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -51,6 +52,7 @@ func BenchmarkIngestOTLPProtobuf(b *testing.B) {
 		if len(recs) != benchBatch || len(rejs) != 0 {
 			b.Fatalf("%d records, %d rejected", len(recs), len(rejs))
 		}
+		s.scratch.put(sc)
 	}
 	b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "records/s")
 }

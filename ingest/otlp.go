@@ -34,7 +34,7 @@ func (s *Server) logsToEnvelopes(req *otlpLogs, observed uint64, bad map[int]rej
 		pos  = make([]int, 0, req.records)
 		rejs []rejection
 		idx  int
-		slab = newRecordSlab(req.records)
+		slab = req.recordSlab()
 	)
 	for i := range req.resources {
 		rl := &req.resources[i]
@@ -96,7 +96,7 @@ func (s *Server) tracesToEnvelopes(req *otlpTraces, bad map[int]rejection) ([]*v
 		pos  = make([]int, 0, req.spans)
 		rejs []rejection
 		idx  int
-		slab = newRecordSlab(req.spans)
+		slab = req.recordSlab()
 	)
 	for i := range req.resources {
 		rs := &req.resources[i]
@@ -145,6 +145,21 @@ func (s *Server) mapSpan(sp *otlpSpan, res resourceInfo, slab *recordSlab) (*v1.
 	out.Submission = slab.fillSubmission(&s.cfg.Keys, &attrs, res.attrs)
 	out.Attributes = attrs
 	return env, ""
+}
+
+// recordSlab is where the mapping takes the request's records from.
+func (req *otlpLogs) recordSlab() *recordSlab {
+	if req.scratch == nil {
+		req.scratch = &requestScratch{}
+	}
+	return &req.scratch.records
+}
+
+func (req *otlpTraces) recordSlab() *recordSlab {
+	if req.scratch == nil {
+		req.scratch = &requestScratch{}
+	}
+	return &req.scratch.records
 }
 
 // nonZero returns nil for an absent or all-zero id, which OTLP uses for

@@ -1,110 +1,122 @@
 package ingest
 
 import (
+	"sync"
+
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )
 
-// wireArena hands out the attribute values of one request from slabs, a
-// few allocations per request instead of three per attribute (KeyValue,
-// AnyValue, oneof wrapper). Everything it hands out lives as long as any
-// of it: the records of one request, which are dropped together once
-// Kafka answered.
+// The values of one OTLP request (attributes, envelopes, records) come
+// from slabs, a few allocations per request instead of several per
+// record, and the slabs are reused by later requests once a request is
+// answered: nothing keeps a request's decoded values after its answer
+// (Kafka gets copies of the encoded values and keys), so a reset clears
+// them and hands the memory to the next request. Pointer-holding structs
+// are most of ingest's allocated bytes and all of its garbage collector's
+// scanning.
+
+// slab hands out Ts from chunks.
+type slab[T any] struct {
+	s     []T
+	total int // handed out since the last reset, over every chunk
+}
+
+// firstChunk is the size of a slab's first chunk; later ones double.
+const firstChunk = 64
+
+// maxPooledSlab bounds what a reset keeps for the next request: a slab
+// grown past it by one huge request is dropped rather than held.
+const maxPooledSlab = 1 << 16
+
+func (p *slab[T]) next() *T {
+	if len(p.s) == cap(p.s) {
+		p.s = make([]T, 0, max(firstChunk, 2*cap(p.s)))
+	}
+	p.s = p.s[:len(p.s)+1]
+	p.total++
+	return &p.s[len(p.s)-1]
+}
+
+// take returns n consecutive elements, its capacity n so that an append
+// to it copies rather than writing into the next owner's elements.
+func (p *slab[T]) take(n int) []T {
+	if cap(p.s)-len(p.s) < n {
+		p.s = make([]T, 0, max(n, firstChunk, 2*cap(p.s)))
+	}
+	start := len(p.s)
+	p.s = p.s[:start+n]
+	p.total += n
+	return p.s[start : start+n : start+n]
+}
+
+// reset forgets everything handed out. The chunk in use is cleared for
+// reuse, or replaced by one chunk of what the request needed in all when
+// it took several (so that a steady stream of requests allocates nothing).
+func (p *slab[T]) reset() {
+	switch {
+	case p.total > maxPooledSlab:
+		p.s = nil
+	case p.total > cap(p.s):
+		p.s = make([]T, 0, p.total)
+	default:
+		clear(p.s)
+		p.s = p.s[:0]
+	}
+	p.total = 0
+}
+
+// wireArena hands out the attribute values the wire decoder makes.
 type wireArena struct {
-	kvs     []v1.KeyValue
-	vals    []v1.AnyValue
-	strs    []v1.AnyValue_StringValue
-	ints    []v1.AnyValue_IntValue
-	kvPtrs  []*v1.KeyValue
-	nextCap int
+	kvs    slab[v1.KeyValue]
+	vals   slab[v1.AnyValue]
+	strs   slab[v1.AnyValue_StringValue]
+	ints   slab[v1.AnyValue_IntValue]
+	kvPtrs slab[*v1.KeyValue]
 }
 
-// slabCap is the size of the next slab: small for small requests, up to
-// 1024 elements.
-func (a *wireArena) slabCap() int {
-	if a.nextCap == 0 {
-		a.nextCap = 32
-	}
-	n := a.nextCap
-	if a.nextCap < 1024 {
-		a.nextCap *= 2
-	}
-	return n
-}
+func (a *wireArena) keyValue() *v1.KeyValue { return a.kvs.next() }
 
-func (a *wireArena) keyValue() *v1.KeyValue {
-	if len(a.kvs) == cap(a.kvs) {
-		a.kvs = make([]v1.KeyValue, 0, a.slabCap())
-	}
-	a.kvs = a.kvs[:len(a.kvs)+1]
-	return &a.kvs[len(a.kvs)-1]
-}
-
-func (a *wireArena) anyValue() *v1.AnyValue {
-	if len(a.vals) == cap(a.vals) {
-		a.vals = make([]v1.AnyValue, 0, a.slabCap())
-	}
-	a.vals = a.vals[:len(a.vals)+1]
-	return &a.vals[len(a.vals)-1]
-}
+func (a *wireArena) anyValue() *v1.AnyValue { return a.vals.next() }
 
 func (a *wireArena) stringValue(s string) *v1.AnyValue_StringValue {
-	if len(a.strs) == cap(a.strs) {
-		a.strs = make([]v1.AnyValue_StringValue, 0, a.slabCap())
-	}
-	a.strs = append(a.strs, v1.AnyValue_StringValue{StringValue: s})
-	return &a.strs[len(a.strs)-1]
+	v := a.strs.next()
+	v.StringValue = s
+	return v
 }
 
 func (a *wireArena) intValue(i int64) *v1.AnyValue_IntValue {
-	if len(a.ints) == cap(a.ints) {
-		a.ints = make([]v1.AnyValue_IntValue, 0, a.slabCap())
-	}
-	a.ints = append(a.ints, v1.AnyValue_IntValue{IntValue: i})
-	return &a.ints[len(a.ints)-1]
+	v := a.ints.next()
+	v.IntValue = i
+	return v
 }
 
-// keyValues returns a slice of n attributes, its capacity n so that an
-// append (the mapping adds an attribute now and then) copies it instead
-// of writing into the next record's.
-func (a *wireArena) keyValues(n int) []*v1.KeyValue {
-	if cap(a.kvPtrs)-len(a.kvPtrs) < n {
-		a.kvPtrs = make([]*v1.KeyValue, 0, max(n, 4*a.slabCap()))
-	}
-	start := len(a.kvPtrs)
-	a.kvPtrs = a.kvPtrs[:start+n]
-	return a.kvPtrs[start : start+n : start+n]
+// keyValues returns a list of n attributes (capacity n: the mapping's
+// appends copy it).
+func (a *wireArena) keyValues(n int) []*v1.KeyValue { return a.kvPtrs.take(n) }
+
+func (a *wireArena) reset() {
+	a.kvs.reset()
+	a.vals.reset()
+	a.strs.reset()
+	a.ints.reset()
+	a.kvPtrs.reset()
 }
 
-// recordSlab hands out the envelopes, records and submissions of one
-// request's n records from one allocation per type, instead of five
-// allocations per record. Like wireArena's values they live as long as
-// any of them: the request's.
+// recordSlab hands out the envelopes, records and submissions the mapping
+// makes.
 type recordSlab struct {
-	n         int
-	envs      []v1.Envelope
-	logs      []v1.Log
-	logOneofs []v1.Envelope_Log
-	spans     []v1.Span
-	spanOneof []v1.Envelope_Span
-	subs      []v1.Submission
-	seqs      []uint32
-}
-
-func newRecordSlab(n int) *recordSlab { return &recordSlab{n: n} }
-
-// slabNext returns the next element of *slab, allocating the request's n
-// elements on first use (and more, should more be asked for).
-func slabNext[T any](slab *[]T, n int) *T {
-	if len(*slab) == cap(*slab) {
-		*slab = make([]T, 0, max(n, 1))
-	}
-	*slab = (*slab)[:len(*slab)+1]
-	return &(*slab)[len(*slab)-1]
+	envs      slab[v1.Envelope]
+	logs      slab[v1.Log]
+	logOneofs slab[v1.Envelope_Log]
+	spans     slab[v1.Span]
+	spanOneof slab[v1.Envelope_Span]
+	subs      slab[v1.Submission]
+	seqs      slab[uint32]
 }
 
 // log returns an envelope holding an empty log.
 func (s *recordSlab) log() (*v1.Envelope, *v1.Log) {
-	env, l, oneof := slabNext(&s.envs, s.n), slabNext(&s.logs, s.n), slabNext(&s.logOneofs, s.n)
+	env, l, oneof := s.envs.next(), s.logs.next(), s.logOneofs.next()
 	oneof.Log = l
 	env.Record = oneof
 	return env, l
@@ -112,7 +124,7 @@ func (s *recordSlab) log() (*v1.Envelope, *v1.Log) {
 
 // span returns an envelope holding an empty span.
 func (s *recordSlab) span() (*v1.Envelope, *v1.Span) {
-	env, sp, oneof := slabNext(&s.envs, s.n), slabNext(&s.spans, s.n), slabNext(&s.spanOneof, s.n)
+	env, sp, oneof := s.envs.next(), s.spans.next(), s.spanOneof.next()
 	oneof.Span = sp
 	env.Record = oneof
 	return env, sp
@@ -120,5 +132,52 @@ func (s *recordSlab) span() (*v1.Envelope, *v1.Span) {
 
 // fillSubmission is Keys.submission into the slab.
 func (s *recordSlab) fillSubmission(k *Keys, attrs *[]*v1.KeyValue, res []*v1.KeyValue) *v1.Submission {
-	return k.fillSubmission(slabNext(&s.subs, s.n), slabNext(&s.seqs, s.n), attrs, res)
+	return k.fillSubmission(s.subs.next(), s.seqs.next(), attrs, res)
+}
+
+func (s *recordSlab) reset() {
+	s.envs.reset()
+	s.logs.reset()
+	s.logOneofs.reset()
+	s.spans.reset()
+	s.spanOneof.reset()
+	s.subs.reset()
+	s.seqs.reset()
+}
+
+// requestScratch is everything one OTLP request's decoding and mapping
+// allocates from.
+type requestScratch struct {
+	arena   wireArena
+	records recordSlab
+	// attrs is the wire decoder's stack of attributes being decoded.
+	attrs []*v1.KeyValue
+}
+
+// scratchPool keeps requestScratches between requests.
+type scratchPool struct {
+	p sync.Pool
+}
+
+// get returns a scratch to decode a request with; the pool may be nil.
+func (p *scratchPool) get() *requestScratch {
+	if p != nil {
+		if sc, ok := p.p.Get().(*requestScratch); ok {
+			return sc
+		}
+	}
+	return &requestScratch{}
+}
+
+// put takes back a scratch whose request was answered: no value decoded
+// or mapped from it may be used afterwards.
+func (p *scratchPool) put(sc *requestScratch) {
+	if p == nil || sc == nil {
+		return
+	}
+	sc.arena.reset()
+	sc.records.reset()
+	clear(sc.attrs)
+	sc.attrs = sc.attrs[:0]
+	p.p.Put(sc)
 }

@@ -148,13 +148,14 @@ func recordIDs(obj map[string]any, own bool) (rejection, bool) {
 	return rej, ok
 }
 
-// decodeLogs decodes an OTLP logs request body, protobuf or JSON; bad are
-// the OTLP/JSON records rejected for their ids. OTLP/JSON is decoded into
+// decodeLogs decodes an OTLP logs request body, protobuf or JSON, with
+// values from sc (nil: fresh ones); bad are the OTLP/JSON records rejected
+// for their ids. OTLP/JSON is decoded into
 // the generated OTLP types and re-encoded for the wire decoder, so that
 // both encodings share one decoder and one mapping.
-func decodeLogs(body []byte, jsonBody bool) (*otlpLogs, map[int]rejection, error) {
+func decodeLogs(body []byte, jsonBody bool, sc *requestScratch) (*otlpLogs, map[int]rejection, error) {
 	if !jsonBody {
-		req, err := decodeOTLPLogs(body)
+		req, err := decodeOTLPLogs(body, sc)
 		return req, nil, err
 	}
 	var m collogspb.ExportLogsServiceRequest
@@ -166,14 +167,14 @@ func decodeLogs(body []byte, jsonBody bool) (*otlpLogs, map[int]rejection, error
 	if err != nil {
 		return nil, nil, err
 	}
-	req, err := decodeOTLPLogs(wire)
+	req, err := decodeOTLPLogs(wire, sc)
 	return req, bad, err
 }
 
 // decodeTraces is decodeLogs for a traces request.
-func decodeTraces(body []byte, jsonBody bool) (*otlpTraces, map[int]rejection, error) {
+func decodeTraces(body []byte, jsonBody bool, sc *requestScratch) (*otlpTraces, map[int]rejection, error) {
 	if !jsonBody {
-		req, err := decodeOTLPTraces(body)
+		req, err := decodeOTLPTraces(body, sc)
 		return req, nil, err
 	}
 	var m coltracepb.ExportTraceServiceRequest
@@ -185,6 +186,6 @@ func decodeTraces(body []byte, jsonBody bool) (*otlpTraces, map[int]rejection, e
 	if err != nil {
 		return nil, nil, err
 	}
-	req, err := decodeOTLPTraces(wire)
+	req, err := decodeOTLPTraces(wire, sc)
 	return req, bad, err
 }

@@ -139,6 +139,9 @@ var (
 type otlpLogs struct {
 	resources []otlpResourceLogs
 	records   int
+	// scratch is what the request's values come from, and where the
+	// mapping takes its records from.
+	scratch *requestScratch
 }
 
 type otlpResourceLogs struct {
@@ -163,6 +166,7 @@ type otlpLogRecord struct {
 type otlpTraces struct {
 	resources []otlpResourceSpans
 	spans     int
+	scratch   *requestScratch
 }
 
 type otlpResourceSpans struct {
@@ -181,8 +185,9 @@ type otlpSpan struct {
 	status                        *v1.Status // nil when the span has none
 }
 
-// wireDecoder decodes one request. Its values point into buf and str, so
-// buf must be the decoder's own (a body read for this request, or a copy).
+// wireDecoder decodes one request. Its values point into buf and text,
+// so buf must be the decoder's own (a body read for this request, or a
+// copy), and come from sc's slabs.
 type wireDecoder struct {
 	buf  []byte
 	text string // string(buf): strings are its substrings
@@ -190,29 +195,36 @@ type wireDecoder struct {
 	// ones after their parents'; each message's are copied out exactly
 	// sized when it ends.
 	scratch []*v1.KeyValue
-	arena   wireArena
+	arena   *wireArena
+	sc      *requestScratch
 }
 
-// newWireDecoder returns a decoder for body, which it keeps: the caller
-// must not change body afterwards.
-func newWireDecoder(body []byte) *wireDecoder {
-	return &wireDecoder{buf: body, text: string(body)}
+// newWireDecoder returns a decoder for body, which it keeps (the caller
+// must not change body afterwards), allocating from sc.
+func newWireDecoder(body []byte, sc *requestScratch) *wireDecoder {
+	return &wireDecoder{buf: body, text: string(body), scratch: sc.attrs[:0], arena: &sc.arena, sc: sc}
 }
 
 // decodeOTLPLogs decodes an OTLP/protobuf logs request from body, which
-// the result keeps.
-func decodeOTLPLogs(body []byte) (*otlpLogs, error) {
+// the result keeps, with values from sc (nil: fresh ones).
+func decodeOTLPLogs(body []byte, sc *requestScratch) (*otlpLogs, error) {
 	req := &otlpLogs{}
-	if err := newWireDecoder(body).logsRequest(req); err != nil {
+	if sc == nil {
+		sc = &requestScratch{}
+	}
+	if err := newWireDecoder(body, sc).logsRequest(req); err != nil {
 		return nil, err
 	}
 	return req, nil
 }
 
 // decodeOTLPTraces is decodeOTLPLogs for a traces request.
-func decodeOTLPTraces(body []byte) (*otlpTraces, error) {
+func decodeOTLPTraces(body []byte, sc *requestScratch) (*otlpTraces, error) {
 	req := &otlpTraces{}
-	if err := newWireDecoder(body).tracesRequest(req); err != nil {
+	if sc == nil {
+		sc = &requestScratch{}
+	}
+	if err := newWireDecoder(body, sc).tracesRequest(req); err != nil {
 		return nil, err
 	}
 	return req, nil
@@ -355,6 +367,8 @@ func decodeMessage(b []byte, fn func(f field, b []byte) (n int, ok bool, err err
 
 // logsRequest decodes the decoder's buffer as an ExportLogsServiceRequest.
 func (d *wireDecoder) logsRequest(req *otlpLogs) error {
+	req.scratch = d.sc
+	defer d.keepStack()
 	depth := protowire.DefaultRecursionLimit
 	if err := enter(&depth); err != nil {
 		return err
@@ -739,6 +753,13 @@ func (d *wireDecoder) arrayValue(b []byte, arr *v1.ArrayValue, depth int) error 
 	})
 }
 
+// keepStack hands the attribute stack (grown while decoding) back to the
+// scratch, for the next request.
+func (d *wireDecoder) keepStack() {
+	clear(d.scratch[:cap(d.scratch)])
+	d.sc.attrs = d.scratch[:0]
+}
+
 // popAttrs moves the scratch attributes from mark on to the end of dst.
 func (d *wireDecoder) popAttrs(mark int, dst []*v1.KeyValue) []*v1.KeyValue {
 	kvs := d.scratch[mark:]
@@ -758,6 +779,8 @@ func (d *wireDecoder) popAttrs(mark int, dst []*v1.KeyValue) []*v1.KeyValue {
 // tracesRequest decodes the decoder's buffer as an
 // ExportTraceServiceRequest.
 func (d *wireDecoder) tracesRequest(req *otlpTraces) error {
+	req.scratch = d.sc
+	defer d.keepStack()
 	depth := protowire.DefaultRecursionLimit
 	if err := enter(&depth); err != nil {
 		return err

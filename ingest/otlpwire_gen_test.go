@@ -208,10 +208,10 @@ func TestWireDecoder_NestingLimit(t *testing.T) {
 	for _, arrays := range []int{limit - 1, limit, limit + 1} {
 		compareLogsDecoders(t, nested(arrays))
 	}
-	if _, err := decodeOTLPLogs(nested(limit)); err != nil {
+	if _, err := decodeOTLPLogs(nested(limit), nil); err != nil {
 		t.Fatalf("%d levels: %v", 5+2*limit, err)
 	}
-	if _, err := decodeOTLPLogs(nested(limit + 1)); err == nil {
+	if _, err := decodeOTLPLogs(nested(limit+1), nil); err == nil {
 		t.Fatalf("%d levels accepted", 5+2*(limit+1))
 	}
 }

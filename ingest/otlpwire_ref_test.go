@@ -29,7 +29,7 @@ func wireLogs(t testing.TB, req *collogspb.ExportLogsServiceRequest) *otlpLogs {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := decodeOTLPLogs(b)
+	out, err := decodeOTLPLogs(b, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func wireTraces(t testing.TB, req *coltracepb.ExportTraceServiceRequest) *otlpTr
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := decodeOTLPTraces(b)
+	out, err := decodeOTLPTraces(b, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,6 +164,11 @@ func mapOutcome(s *Server, envs []*v1.Envelope, pos []int, rejs []rejection, tot
 	return m
 }
 
+// reusedScratch is the scratch pool of the wire decoder's side of the
+// comparisons, so that every comparison after the first also checks that
+// a reused scratch decodes as a fresh one does.
+var reusedScratch = &scratchPool{}
+
 // compareLogsDecoders decodes body with proto.Unmarshal plus the old
 // conversion and with the wire decoder, maps and encodes both, and fails
 // unless both accepted or both rejected it and produced the same bytes.
@@ -178,7 +183,9 @@ func compareLogsDecoders(t testing.TB, body []byte) (accepted bool) {
 		envs, pos, rejs := s.logsToEnvelopes(req, 1_799_999_500_000_000_000, nil)
 		want = mapOutcome(s, envs, pos, rejs, req.records)
 	}
-	req, err := decodeOTLPLogs(bytes.Clone(body))
+	sc := reusedScratch.get()
+	defer reusedScratch.put(sc)
+	req, err := decodeOTLPLogs(bytes.Clone(body), sc)
 	if err == nil {
 		envs, pos, rejs := s.logsToEnvelopes(req, 1_799_999_500_000_000_000, nil)
 		got = mapOutcome(s, envs, pos, rejs, req.records)
@@ -199,7 +206,9 @@ func compareTracesDecoders(t testing.TB, body []byte) (accepted bool) {
 		envs, pos, rejs := s.tracesToEnvelopes(req, nil)
 		want = mapOutcome(s, envs, pos, rejs, req.spans)
 	}
-	req, err := decodeOTLPTraces(bytes.Clone(body))
+	sc := reusedScratch.get()
+	defer reusedScratch.put(sc)
+	req, err := decodeOTLPTraces(bytes.Clone(body), sc)
 	if err == nil {
 		envs, pos, rejs := s.tracesToEnvelopes(req, nil)
 		got = mapOutcome(s, envs, pos, rejs, req.spans)

@@ -40,7 +40,12 @@ type Server struct {
 	m      *metrics
 	token  []byte
 	now    func() time.Time
+	// scratch keeps the slabs OTLP requests are decoded and mapped into.
+	scratch scratchPool
 }
+
+// putScratch returns an answered OTLP request's slabs to the pool.
+func (s *Server) putScratch(sc *requestScratch) { s.scratch.put(sc) }
 
 // Accepted is the number of records Kafka acknowledged so far, over every
 // endpoint (logweave_ingest_records_accepted_total), for callers in the same
