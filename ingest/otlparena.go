@@ -152,6 +152,10 @@ type requestScratch struct {
 	records recordSlab
 	// attrs is the wire decoder's stack of attributes being decoded.
 	attrs []*v1.KeyValue
+	// logRecords and spans hold the request's records, each resource's
+	// a part of them.
+	logRecords []otlpLogRecord
+	spans      []otlpSpan
 }
 
 // scratchPool keeps requestScratches between requests.
@@ -179,5 +183,15 @@ func (p *scratchPool) put(sc *requestScratch) {
 	sc.records.reset()
 	clear(sc.attrs)
 	sc.attrs = sc.attrs[:0]
+	if cap(sc.logRecords) > maxPooledSlab {
+		sc.logRecords = nil
+	}
+	clear(sc.logRecords)
+	sc.logRecords = sc.logRecords[:0]
+	if cap(sc.spans) > maxPooledSlab {
+		sc.spans = nil
+	}
+	clear(sc.spans)
+	sc.spans = sc.spans[:0]
 	p.p.Put(sc)
 }

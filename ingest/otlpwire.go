@@ -395,6 +395,13 @@ func (d *wireDecoder) resourceLogs(b []byte, rl *otlpResourceLogs, depth int) er
 	if err := enter(&depth); err != nil {
 		return err
 	}
+	// The records of every resource are decoded into the scratch's one
+	// list; this resource's are the part added while decoding it.
+	start := len(d.sc.logRecords)
+	defer func() {
+		end := len(d.sc.logRecords)
+		rl.records = d.sc.logRecords[start:end:end]
+	}()
 	return decodeMessage(b, func(f field, b []byte) (int, bool, error) {
 		if f.typ != protowire.BytesType {
 			return 0, false, nil
@@ -440,8 +447,8 @@ func (d *wireDecoder) scopeLogs(b []byte, rl *otlpResourceLogs, depth int) error
 			if err != nil {
 				return 0, false, err
 			}
-			rl.records = append(rl.records, otlpLogRecord{})
-			return n, true, d.logRecord(v, &rl.records[len(rl.records)-1], depth)
+			d.sc.logRecords = append(d.sc.logRecords, otlpLogRecord{})
+			return n, true, d.logRecord(v, &d.sc.logRecords[len(d.sc.logRecords)-1], depth)
 		case fieldScopeSchemaURL:
 			n, err := checkString(b)
 			return n, true, err
@@ -807,6 +814,11 @@ func (d *wireDecoder) resourceSpans(b []byte, rs *otlpResourceSpans, depth int) 
 	if err := enter(&depth); err != nil {
 		return err
 	}
+	start := len(d.sc.spans)
+	defer func() {
+		end := len(d.sc.spans)
+		rs.spans = d.sc.spans[start:end:end]
+	}()
 	return decodeMessage(b, func(f field, b []byte) (int, bool, error) {
 		if f.typ != protowire.BytesType {
 			return 0, false, nil
@@ -852,8 +864,8 @@ func (d *wireDecoder) scopeSpans(b []byte, rs *otlpResourceSpans, depth int) err
 			if err != nil {
 				return 0, false, err
 			}
-			rs.spans = append(rs.spans, otlpSpan{})
-			return n, true, d.span(v, &rs.spans[len(rs.spans)-1], depth)
+			d.sc.spans = append(d.sc.spans, otlpSpan{})
+			return n, true, d.span(v, &d.sc.spans[len(d.sc.spans)-1], depth)
 		case fieldScopeSchemaURL:
 			n, err := checkString(b)
 			return n, true, err
