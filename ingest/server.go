@@ -42,6 +42,8 @@ type Server struct {
 	now    func() time.Time
 	// scratch keeps the slabs OTLP requests are decoded and mapped into.
 	scratch scratchPool
+	// produceBufs keeps the buffers of the records given to Kafka.
+	produceBufs producePool
 }
 
 // putScratch returns an answered OTLP request's slabs to the pool.
@@ -305,14 +307,14 @@ func (s *Server) bodyError(err error, what string) *httpError {
 	return errorf(http.StatusBadRequest, "%s: %v", what, err)
 }
 
-// valueSlabSize is the size of the slabs record values are copied into.
-const valueSlabSize = 64 << 10
-
 // outRecord is one record ready to produce.
 type outRecord struct {
 	env   *v1.Envelope
 	value []byte
 	key   string
+	// buf holds value (and will hold the Kafka record); the same for
+	// every record of a request.
+	buf *produceBuf
 }
 
 // prepare checks per-record limits, assigns record ids and keys, and
@@ -324,10 +326,10 @@ func (s *Server) prepare(envs []*v1.Envelope, pos []int, rejs []rejection) ([]ou
 	maxTime := uint64(now.Add(s.cfg.MaxFutureSkew).UnixNano())
 	ids := newIDHasher(len(envs))
 	out := make([]outRecord, 0, len(envs))
-	// The records' values are copied into shared slabs, a few allocations
-	// per request instead of one per record; Kafka is done with them when
-	// produce returns.
-	var slab, scratch []byte
+	// The records' keys and values are copied into the request's
+	// produceBuf, which produce hands back for reuse.
+	buf := s.produceBufs.get()
+	var scratch []byte
 	for i, env := range envs {
 		idx := pos[i]
 		if reason, msg := s.checkLimits(env, maxTime); reason != "" {
@@ -346,12 +348,10 @@ func (s *Server) prepare(envs []*v1.Envelope, pos []int, rejs []rejection) ([]ou
 				err: fmt.Sprintf("record is %d bytes encoded, more than max_record_bytes %d", len(scratch), s.cfg.MaxRecordBytes)})
 			continue
 		}
-		if cap(slab)-len(slab) < len(scratch) {
-			slab = make([]byte, 0, max(valueSlabSize, len(scratch)))
-		}
-		start := len(slab)
-		slab = append(slab, scratch...)
-		out = append(out, outRecord{env: env, value: slab[start:len(slab):len(slab)], key: recordKey(env)})
+		out = append(out, outRecord{env: env, value: buf.copyBytes(scratch), key: recordKey(env), buf: buf})
+	}
+	if len(out) == 0 {
+		s.produceBufs.put(buf)
 	}
 	return out, rejs
 }
@@ -394,23 +394,37 @@ func (s *Server) produce(recs []outRecord) *httpError {
 	defer cancel()
 	// Buffered for every callback, so late callbacks never block.
 	errs := make(chan error, len(recs))
+	buf := recs[0].buf
+	if buf == nil {
+		buf = &produceBuf{}
+	}
 	for _, r := range recs {
 		size := float64(len(r.value))
 		s.m.bytesInFlight.Add(size)
-		rec := &kgo.Record{Topic: s.topic, Key: []byte(r.key), Value: r.value}
+		rec := buf.recs.next()
+		rec.Topic, rec.Key, rec.Value = s.topic, buf.copyString(r.key), r.value
 		s.cl.TryProduce(ctx, rec, func(_ *kgo.Record, err error) {
 			s.m.bytesInFlight.Sub(size)
 			errs <- err
 		})
 	}
 	var (
-		first error
-		full  bool
+		first    error
+		full     bool
+		promised int // promises that ran
 	)
+	defer func() {
+		// Every promise ran: franz-go is done with the records, their
+		// bytes can serve a later request.
+		if promised == len(recs) {
+			s.produceBufs.put(buf)
+		}
+	}()
 	for range recs {
 		var err error
 		select {
 		case err = <-errs:
+			promised++
 		case <-ctx.Done():
 			err = fmt.Errorf("no acknowledgement within produce_timeout %s", s.cfg.ProduceTimeout)
 		}

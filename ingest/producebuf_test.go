@@ -1,0 +1,81 @@
+package ingest
+
+import (
+	"bytes"
+	"net/http"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+)
+
+// TestProduceBuf_CopiesAndReuse checks that copies are distinct, capped
+// and intact while the buffer is in use, that a reset buffer reuses its
+// chunks, and that it keeps at most maxPooledBytes.
+func TestProduceBuf_CopiesAndReuse(t *testing.T) {
+	var b produceBuf
+	var copies [][]byte
+	var want [][]byte
+	for i, n := range []int{0, 10, valueSlabSize - 20, 100, 3 * valueSlabSize, 5} {
+		p := bytes.Repeat([]byte{byte('a' + i)}, n)
+		c := b.copyBytes(p)
+		if cap(c) != len(c) {
+			t.Fatalf("copy of %d bytes has capacity %d", n, cap(c))
+		}
+		copies, want = append(copies, c), append(want, p)
+	}
+	k := b.copyString("S1")
+	for i := range copies {
+		if !bytes.Equal(copies[i], want[i]) {
+			t.Fatalf("copy %d changed by later copies", i)
+		}
+	}
+	if string(k) != "S1" {
+		t.Fatalf("key copy %q", k)
+	}
+	chunks := len(b.chunks)
+	b.reset()
+	if len(b.chunks) != chunks || b.cur != 0 || len(b.chunks[0]) != 0 {
+		t.Fatalf("reset kept %d of %d chunks, cur %d", len(b.chunks), chunks, b.cur)
+	}
+	first := &b.chunks[0][:1][0]
+	if c := b.copyBytes([]byte("x")); &c[0] != first {
+		t.Fatal("a reset buffer did not reuse its first chunk")
+	}
+	for i := 0; i < 2*maxPooledBytes/valueSlabSize; i++ {
+		b.copyBytes(make([]byte, valueSlabSize))
+	}
+	b.reset()
+	kept := 0
+	for _, c := range b.chunks {
+		kept += cap(c)
+	}
+	if kept > maxPooledBytes {
+		t.Fatalf("reset kept %d bytes, more than %d", kept, maxPooledBytes)
+	}
+}
+
+// TestProduce_BufferReusedOnlyAfterEveryPromise checks that a request's
+// produce buffer goes back to the pool when Kafka answered every record,
+// and not when the request stopped waiting (franz-go may still send its
+// records then).
+func TestProduce_BufferReusedOnlyAfterEveryPromise(t *testing.T) {
+	e := newTestEnv(t, func(c *Config) { c.ProduceTimeout = 1500 * time.Millisecond })
+	body, err := proto.Marshal(logsRequest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, resp := e.post("/v1/logs", "application/x-protobuf", body, nil); code != http.StatusOK {
+		t.Fatalf("status %d: %s", code, resp)
+	}
+	if n := e.srv.produceBufs.taken.Load(); n != 1 {
+		t.Fatalf("%d buffers taken back after an acknowledged request, want 1", n)
+	}
+	e.cluster.Close()
+	if code, _, resp := e.post("/v1/logs", "application/x-protobuf", body, nil); code != http.StatusServiceUnavailable {
+		t.Fatalf("status %d with the broker down: %s", code, resp)
+	}
+	if n := e.srv.produceBufs.taken.Load(); n != 1 {
+		t.Fatalf("%d buffers taken back after a request that timed out, want still 1", n)
+	}
+}
