@@ -36,7 +36,17 @@ import (
 //
 // Strings are substrings of one copy of the request (no per-string
 // allocation, nothing points into a buffer someone else reuses); bytes
-// fields alias the decoder's own copy of the body.
+// fields alias the decoder's own copy of the body. Attribute values and
+// records come from the request's requestScratch (otlparena.go), which is
+// reused once the request is answered: nothing decoded may be kept past
+// the answer.
+//
+// A field added to these OTLP messages in a newer go.opentelemetry.io/proto/otlp
+// is skipped here as unknown, where proto.Unmarshal would check it. The
+// generated-request comparison draws its fields from the generated types'
+// descriptors, so a new string or message field (invalid UTF-8 in it
+// rejected by one side only) should fail it after such an upgrade until
+// the field is added here; check when upgrading.
 
 // The field numbers, from the OTLP specification's .proto files
 // (opentelemetry-proto: collector/{logs,trace}/v1, logs/v1, trace/v1,
