@@ -92,3 +92,27 @@ func (p *producePool) put(b *produceBuf) {
 	p.taken.Add(1)
 	p.p.Put(b)
 }
+
+// bodyPool keeps request body buffers between requests.
+type bodyPool struct {
+	p sync.Pool
+}
+
+// maxPooledBody bounds the body buffers kept.
+const maxPooledBody = 4 << 20
+
+func (p *bodyPool) get() *[]byte {
+	if b, ok := p.p.Get().(*[]byte); ok {
+		return b
+	}
+	return new([]byte)
+}
+
+// put takes back a body buffer whose request was answered.
+func (p *bodyPool) put(b *[]byte) {
+	if b == nil || cap(*b) > maxPooledBody {
+		return
+	}
+	*b = (*b)[:0]
+	p.p.Put(b)
+}

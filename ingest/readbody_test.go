@@ -55,7 +55,7 @@ func TestReadBody_SizesAndLimits(t *testing.T) {
 			if tc.unknownLen && req.ContentLength != -1 {
 				t.Fatalf("content length %d, want unknown", req.ContentLength)
 			}
-			got, herr := s.readBody(req)
+			got, herr := s.readBody(req, nil)
 			if tc.status != 0 {
 				if herr == nil || herr.status != tc.status {
 					t.Fatalf("error %v, want status %d", herr, tc.status)

@@ -44,6 +44,8 @@ type Server struct {
 	scratch scratchPool
 	// produceBufs keeps the buffers of the records given to Kafka.
 	produceBufs producePool
+	// bodies keeps OTLP request body buffers.
+	bodies bodyPool
 }
 
 // putScratch returns an answered OTLP request's slabs to the pool.
@@ -201,8 +203,18 @@ func (s *Server) wrap(endpoint string, fn endpointFunc) http.Handler {
 func (s *Server) serve(endpoint string, w http.ResponseWriter, r *http.Request, fn endpointFunc) int {
 	isJSON, herr := s.checkRequest(endpoint, r)
 	if herr == nil {
+		// OTLP bodies are read into pooled buffers, taken back once the
+		// request is answered: what is kept past the answer (Kafka's
+		// records, also those still in flight after a produce_timeout) is
+		// copied out of the body (TestIngest_NothingKeptPointsIntoTheBody).
+		// NDJSON bodies are not pooled.
+		var buf *[]byte
+		if endpoint != endpointNDJSON {
+			buf = s.bodies.get()
+			defer s.bodies.put(buf)
+		}
 		var body []byte
-		body, herr = s.readBody(r)
+		body, herr = s.readBody(r, buf)
 		if herr == nil {
 			return fn(w, &request{body: body, json: isJSON, started: time.Now()})
 		}
@@ -248,7 +260,10 @@ func (s *Server) tokenOK(authorization string) bool {
 
 // readBody reads the body, decompressing gzip, within MaxBodyBytes on both
 // sides of the decompression.
-func (s *Server) readBody(r *http.Request) ([]byte, *httpError) {
+//
+// buf, when not nil, is a buffer to read into; it is left holding the
+// buffer read into (grown or replaced when too small).
+func (s *Server) readBody(r *http.Request, buf *[]byte) ([]byte, *httpError) {
 	limit := s.cfg.MaxBodyBytes
 	if r.ContentLength > limit {
 		return nil, errorf(http.StatusRequestEntityTooLarge, "body of %d bytes exceeds max_body_bytes %d", r.ContentLength, limit)
@@ -272,7 +287,17 @@ func (s *Server) readBody(r *http.Request) ([]byte, *httpError) {
 	default:
 		return nil, errorf(http.StatusUnsupportedMediaType, "content encoding %q not supported: use gzip or none", enc)
 	}
-	body, err := readAll(io.LimitReader(src, limit+1), make([]byte, 0, min(max(size, 512), limit+1)))
+	size = min(max(size, 512), limit+1)
+	var into []byte
+	if buf != nil && int64(cap(*buf)) >= size {
+		into = (*buf)[:0]
+	} else {
+		into = make([]byte, 0, size)
+	}
+	body, err := readAll(io.LimitReader(src, limit+1), into)
+	if buf != nil {
+		*buf = body
+	}
 	if err != nil {
 		return nil, s.bodyError(err, "reading body")
 	}
