@@ -272,7 +272,12 @@ func (s *Server) readBody(r *http.Request) ([]byte, *httpError) {
 	default:
 		return nil, errorf(http.StatusUnsupportedMediaType, "content encoding %q not supported: use gzip or none", enc)
 	}
-	body, err := readAll(io.LimitReader(src, limit+1), make([]byte, 0, min(max(size, 512), limit+1)))
+	// The guess is capped at maxBodyGuess: Content-Length is the client's
+	// word, and a buffer of it allocated before any byte arrived would let
+	// a request that declares max_body_bytes and sends nothing hold that
+	// much heap (or, with a max_body_bytes above the machine's memory, end
+	// the process). Larger bodies grow from there as bytes arrive.
+	body, err := readAll(io.LimitReader(src, limit+1), make([]byte, 0, min(max(size, 512), limit+1, maxBodyGuess)))
 	if err != nil {
 		return nil, s.bodyError(err, "reading body")
 	}
@@ -281,6 +286,10 @@ func (s *Server) readBody(r *http.Request) ([]byte, *httpError) {
 	}
 	return body, nil
 }
+
+// maxBodyGuess caps the buffer readBody allocates from Content-Length
+// before the body arrives.
+const maxBodyGuess = 1 << 20
 
 // readAll is io.ReadAll into b.
 func readAll(r io.Reader, b []byte) ([]byte, error) {
