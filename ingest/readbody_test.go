@@ -6,8 +6,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // TestReadBody_SizesAndLimits reads bodies of every size relation to the
@@ -67,6 +69,46 @@ func TestReadBody_SizesAndLimits(t *testing.T) {
 			}
 			if !bytes.Equal(got, tc.raw) {
 				t.Fatalf("read %d bytes, want %d", len(got), len(tc.raw))
+			}
+		})
+	}
+}
+
+// TestReadBody_DeclaredLengthIsNotAllocatedUpFront sends a request that
+// declares a body of max_body_bytes and then ends without one (a client
+// that hung up or stalls until the read timeout): the buffer allocated for
+// it must not follow the declared length, or every such connection holds
+// max_body_bytes of heap (and a max_body_bytes larger than the machine's
+// memory lets one request header end the process with a fatal
+// out-of-memory, which no recover catches).
+func TestReadBody_DeclaredLengthIsNotAllocatedUpFront(t *testing.T) {
+	const limit = 128 << 20
+	s := &Server{cfg: Default()}
+	s.cfg.MaxBodyBytes = limit
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte("x")) //nolint:errcheck // bytes.Buffer
+	zw.Close()
+	for _, enc := range []string{"", "gzip"} {
+		t.Run("encoding "+enc, func(t *testing.T) {
+			start := []byte("{}")
+			if enc == "gzip" {
+				start = gz.Bytes()[:10] // the gzip header alone
+			}
+			req := httptest.NewRequest(http.MethodPost, "/v1/logs", io.MultiReader(bytes.NewReader(start), iotest.ErrReader(io.ErrUnexpectedEOF)))
+			req.ContentLength = limit
+			if enc != "" {
+				req.Header.Set("Content-Encoding", enc)
+			}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, herr := s.readBody(req, new([]byte))
+			runtime.ReadMemStats(&after)
+			if herr == nil || herr.status != http.StatusBadRequest {
+				t.Fatalf("error %v, want status 400", herr)
+			}
+			if n := after.TotalAlloc - before.TotalAlloc; n > 16<<20 {
+				t.Fatalf("reading a %d-byte body that declared %d bytes allocated %d bytes", len(start), int64(limit), n)
 			}
 		})
 	}

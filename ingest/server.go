@@ -287,7 +287,12 @@ func (s *Server) readBody(r *http.Request, buf *[]byte) ([]byte, *httpError) {
 	default:
 		return nil, errorf(http.StatusUnsupportedMediaType, "content encoding %q not supported: use gzip or none", enc)
 	}
-	size = min(max(size, 512), limit+1)
+	// The guess is capped at maxBodyGuess: Content-Length is the client's
+	// word, and a buffer of it allocated before any byte arrived would let
+	// a request that declares max_body_bytes and sends nothing hold that
+	// much heap (or, with a max_body_bytes above the machine's memory, end
+	// the process). Larger bodies grow from there as bytes arrive.
+	size = min(max(size, 512), limit+1, maxBodyGuess)
 	var into []byte
 	if buf != nil && int64(cap(*buf)) >= size {
 		into = (*buf)[:0]
@@ -306,6 +311,10 @@ func (s *Server) readBody(r *http.Request, buf *[]byte) ([]byte, *httpError) {
 	}
 	return body, nil
 }
+
+// maxBodyGuess caps the buffer readBody allocates from Content-Length
+// before the body arrives.
+const maxBodyGuess = 1 << 20
 
 // readAll is io.ReadAll into b.
 func readAll(r io.Reader, b []byte) ([]byte, error) {
