@@ -98,3 +98,11 @@ type Sink interface {
 type PartitionReleaser interface {
 	ReleasePartition(partition int32) error
 }
+
+// DestinationNeeder is implemented by sinks that read only some parts of
+// Record.Dest: the router then leaves the others empty (their rendering,
+// labels and metadata above all, is most of routing's cost). A sink
+// without it gets every part.
+type DestinationNeeder interface {
+	DestinationNeeds() router.Need
+}

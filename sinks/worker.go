@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/logweave/logweave/router"
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )
 
@@ -279,13 +280,17 @@ func (w *worker) process(batch []*kgo.Record) bool {
 		dead    []deadLetter
 		skipped int
 	)
+	need := router.NeedAll
+	if n, ok := r.sink.(DestinationNeeder); ok {
+		need = n.DestinationNeeds()
+	}
 	for _, kr := range batch {
 		var rec v1.EnrichedRecord
 		if err := v1.Unmarshal(kr.Value, &rec); err != nil {
 			dead = append(dead, deadLetter{kr: kr, reason: "decode", err: fmt.Errorf("decoding enriched record: %w", err)})
 			continue
 		}
-		dest, ok := r.router.Route(r.cfg.Name, &rec)
+		dest, ok := r.router.RouteNeeding(r.cfg.Name, need, &rec)
 		if !ok {
 			skipped++
 			continue

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/logweave/logweave/internal/tlsca"
+	"github.com/logweave/logweave/router"
 	"github.com/logweave/logweave/sinks"
 	"github.com/logweave/logweave/sinks/document"
 )
@@ -153,6 +154,10 @@ func newClient(cfg Config, adjust func(*es.Config)) (*es.Client, error) {
 
 // Close releases idle connections.
 func (s *Sink) Close() error { return nil }
+
+// DestinationNeeds: documents go to the routed index; labels, metadata and
+// tenant are Loki's.
+func (s *Sink) DestinationNeeds() router.Need { return router.NeedIndex }
 
 // Write sends the batch as bulk create requests of at most MaxBulkBytes and
 // maps every item's result.
