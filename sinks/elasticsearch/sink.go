@@ -40,6 +40,8 @@ type Sink struct {
 	cl       *es.Client
 	m        *metrics
 	notFound sinks.NotFoundClock
+	// gz gzips bulk bodies when Compress is on; nil otherwise.
+	gz *compressor
 }
 
 // Option adjusts New.
@@ -67,9 +69,16 @@ func New(ctx context.Context, cfg Config, reg prometheus.Registerer, sinkName st
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	var gz *compressor
+	if cfg.Compress {
+		var err error
+		if gz, err = newCompressor(cfg.CompressLevel); err != nil {
+			return nil, err
+		}
+	}
 	cl, err := newClient(cfg, func(ec *es.Config) {
-		ec.CompressRequestBody = cfg.Compress
-		ec.CompressRequestBodyLevel = cfg.CompressLevel
+		// Bulk bodies are gzipped by the sink (gz), not by the client:
+		// the client's compression is off.
 		// The sink runtime retries, per item; the transport must not
 		// retry whole bulk requests behind its back.
 		ec.DisableRetry = true
@@ -77,7 +86,7 @@ func New(ctx context.Context, cfg Config, reg prometheus.Registerer, sinkName st
 	if err != nil {
 		return nil, err
 	}
-	s := &Sink{cfg: cfg, cl: cl, m: newMetrics(reg, sinkName)}
+	s := &Sink{cfg: cfg, cl: cl, m: newMetrics(reg, sinkName), gz: gz}
 	if cfg.Template.Install {
 		wait := 250 * time.Millisecond
 		for attempt := 1; ; attempt++ {
@@ -276,8 +285,25 @@ func (s *Sink) send(ctx context.Context, body []byte, recs []*sinks.Record, resu
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
 	s.m.bulkBytes.Observe(float64(len(body)))
+	req := esapi.BulkRequest{Body: bytes.NewReader(body)}
+	var zbody *bytes.Buffer
+	if s.gz != nil {
+		var err error
+		if zbody, err = s.gz.compress(body); err != nil {
+			return nil, err
+		}
+		req.Body = bytes.NewReader(zbody.Bytes())
+		req.Header = http.Header{"Content-Encoding": []string{"gzip"}}
+	}
 	start := time.Now()
-	res, err := esapi.BulkRequest{Body: bytes.NewReader(body)}.Do(ctx, s.cl)
+	res, err := req.Do(ctx, s.cl)
+	if err == nil && zbody != nil {
+		// The transport may read the request body until the response
+		// body is closed (http.RoundTripper), so the buffer goes back
+		// to the pool only after that: this defer runs after the Close
+		// below. After an error it is left to the collector.
+		defer s.gz.release(zbody)
+	}
 	s.m.bulkLatency.Observe(time.Since(start).Seconds())
 	fill := func(r sinks.Result) {
 		for i := range results {
