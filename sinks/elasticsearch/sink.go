@@ -324,23 +324,52 @@ func (s *Sink) send(ctx context.Context, body []byte, recs []*sinks.Record, resu
 		s.m.requests.WithLabelValues(strconv.Itoa(res.StatusCode)).Inc()
 		return s.refused(res, len(body), fill)
 	}
-	var br bulkResponse
-	if err := json.NewDecoder(res.Body).Decode(&br); err != nil {
+	items, err := s.readBulkResponse(res.Body)
+	if err != nil {
 		s.m.requests.WithLabelValues("bad_response").Inc()
 		fill(sinks.RetryLater("bad_response", fmt.Errorf("decoding bulk response: %w", err)))
 		return nil, nil
 	}
 	s.m.requests.WithLabelValues("ok").Inc()
-	if len(br.Items) != len(recs) {
-		fill(sinks.RetryLater("bad_response", fmt.Errorf("bulk response has %d items for %d operations", len(br.Items), len(recs))))
+	if len(items) != len(recs) {
+		fill(sinks.RetryLater("bad_response", fmt.Errorf("bulk response has %d items for %d operations", len(items), len(recs))))
 		return nil, nil
 	}
-	for i := range br.Items {
-		it := br.Items[i].result()
+	for i, it := range items {
 		results[i] = classify(it)
 		s.m.items.WithLabelValues(itemOutcome(it)).Inc()
 	}
 	return nil, nil
+}
+
+// readBulkResponse reads a bulk response's item results: by
+// scanBulkStatuses when every item is a plain success or failure without
+// an error object, else by encoding/json.
+func (s *Sink) readBulkResponse(body io.Reader) ([]bulkItemResult, error) {
+	b, err := io.ReadAll(body)
+	if err != nil {
+		return nil, err
+	}
+	return decodeBulkResponse(b)
+}
+
+func decodeBulkResponse(b []byte) ([]bulkItemResult, error) {
+	if statuses, ok := scanBulkStatuses(b, nil); ok {
+		items := make([]bulkItemResult, len(statuses))
+		for i, st := range statuses {
+			items[i].Status = st
+		}
+		return items, nil
+	}
+	var br bulkResponse
+	if err := json.NewDecoder(bytes.NewReader(b)).Decode(&br); err != nil {
+		return nil, err
+	}
+	items := make([]bulkItemResult, len(br.Items))
+	for i := range br.Items {
+		items[i] = br.Items[i].result()
+	}
+	return items, nil
 }
 
 // refused maps a bulk request answered with an error status. Only what
