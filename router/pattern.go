@@ -173,7 +173,13 @@ func (c *cachedPattern) render(rec *condition.Record, atNanos uint64) string {
 	}
 	name := c.p.render(next, at, c.sanitize)
 	fresh := make([]renderedName, 0, min(len(recent)+1, maxRecentNames))
-	fresh = append(fresh, renderedName{hour: hour, vals: append([]string(nil), vals...), name: name})
+	kept := make([]string, len(vals))
+	for i, v := range vals {
+		// The values may point into a record's buffer (sinks decode
+		// without copying); the cache outlives it.
+		kept[i] = strings.Clone(v)
+	}
+	fresh = append(fresh, renderedName{hour: hour, vals: kept, name: name})
 	fresh = append(fresh, recent[:min(len(recent), maxRecentNames-1)]...)
 	c.recent.Store(&fresh)
 	return name

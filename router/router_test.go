@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/logweave/logweave/condition"
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )
@@ -358,5 +360,30 @@ func TestRoute_CachedIndexMatchesRendering(t *testing.T) {
 	}
 	for g := 0; g < 4; g++ {
 		<-done
+	}
+}
+
+// Sinks decode records without copying (v1.UnmarshalUnsafe): the index
+// cache must keep its own copies of the field values, not pointers into a
+// record's buffer.
+func TestRoute_IndexCacheKeepsNoRecordBytes(t *testing.T) {
+	r := mustRouter(t, "routes:\n  - {name: es, sinks: [es], index: \"oj-{service}-{yyyy.MM.dd}\"}\n")
+	buf, err := proto.Marshal(logRec(v1.SeverityNumber_SEVERITY_NUMBER_INFO, "judge"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec v1.EnrichedRecord
+	if err := v1.UnmarshalUnsafe(buf, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := r.RouteNeeding("es", NeedIndex, &rec); d.Index != "oj-judge-2026.12.31" {
+		t.Fatalf("index %q", d.Index)
+	}
+	for i := range buf {
+		buf[i] = 'x'
+	}
+	recent := r.table.Load().routes[0].index.recent.Load()
+	if recent == nil || len(*recent) != 1 || (*recent)[0].vals[0] != "judge" {
+		t.Fatalf("cache after the record's buffer was overwritten: %+v", recent)
 	}
 }

@@ -9,7 +9,11 @@ import (
 
 // Record is one enriched record routed to a sink.
 type Record struct {
-	// Enriched is the decoded record.
+	// Enriched is the decoded record. Its strings and bytes point into
+	// Value (v1.UnmarshalUnsafe: half the allocations of a copying
+	// decode): a sink that keeps any of them past the batch (a map of
+	// ids, a cache) must clone them (strings.Clone), or it would keep the
+	// whole fetched buffer in memory.
 	Enriched *v1.EnrichedRecord
 	// Dest is where the router sends it for this sink (index, labels,
 	// metadata, tenant).

@@ -286,7 +286,10 @@ func (w *worker) process(batch []*kgo.Record) bool {
 	}
 	for _, kr := range batch {
 		var rec v1.EnrichedRecord
-		if err := v1.Unmarshal(kr.Value, &rec); err != nil {
+		// Zero-copy: rec's strings and bytes point into kr.Value, which
+		// the Record holds anyway (Record.Enriched says what a sink must
+		// clone to keep).
+		if err := v1.UnmarshalUnsafe(kr.Value, &rec); err != nil {
 			dead = append(dead, deadLetter{kr: kr, reason: "decode", err: fmt.Errorf("decoding enriched record: %w", err)})
 			continue
 		}
