@@ -110,3 +110,14 @@ type PartitionReleaser interface {
 type DestinationNeeder interface {
 	DestinationNeeds() router.Need
 }
+
+// BacklogWriter is implemented by sinks whose cost is per write more than
+// per record, such as the file sink (one fsync per write). When more than
+// a batch is queued (the destination was slower than the records came),
+// the runtime hands such a sink everything queued for the partition in one
+// write, bounded by batch.max_bytes (and so by max_queued_records) instead
+// of batch.max_records: a slow fsync makes the next write larger instead
+// of holding the partition to one batch per fsync.
+type BacklogWriter interface {
+	WritesBacklog() bool
+}

@@ -242,11 +242,17 @@ func (w *worker) nextBatch(tick <-chan time.Time, lastCommit *time.Time) ([]*kgo
 	}
 }
 
-// takeLocked removes up to one batch from the queue.
+// takeLocked removes up to one batch from the queue: batch.max_records
+// and batch.max_bytes, or for a BacklogWriter everything queued up to
+// batch.max_bytes.
 func (w *worker) takeLocked() []*kgo.Record {
 	cfg := w.r.cfg.Batch
+	limit := cfg.MaxRecords
+	if b, ok := w.r.sink.(BacklogWriter); ok && b.WritesBacklog() {
+		limit = len(w.queue)
+	}
 	n, bytes := 0, 0
-	for n < len(w.queue) && n < cfg.MaxRecords {
+	for n < len(w.queue) && n < limit {
 		if n > 0 && bytes+len(w.queue[n].Value) > cfg.MaxBytes {
 			break
 		}

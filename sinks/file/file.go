@@ -456,6 +456,11 @@ func (pf *partFile) close() error {
 // partition names its file).
 func (s *Sink) DestinationNeeds() router.Need { return 0 }
 
+// WritesBacklog: a write costs an fsync whatever its size, so the runtime
+// hands the sink a partition's whole backlog (up to batch.max_bytes) at
+// once (sinks.BacklogWriter).
+func (s *Sink) WritesBacklog() bool { return true }
+
 func (s *Sink) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
