@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	es "github.com/elastic/go-elasticsearch/v8"
@@ -42,6 +43,8 @@ type Sink struct {
 	notFound sinks.NotFoundClock
 	// gz gzips bulk bodies when Compress is on; nil otherwise.
 	gz *compressor
+	// bodies are bulk body buffers reused across batches when gz is on.
+	bodies sync.Pool // *[]byte
 }
 
 // Option adjusts New.
@@ -176,16 +179,37 @@ func (s *Sink) Write(ctx context.Context, batch []*sinks.Record) ([]sinks.Result
 		body  []byte
 		start int
 	)
+	if s.gz != nil {
+		// Gzipped, the body is read only by compress, within send: it
+		// can serve the next batch. (Sent as it is, the transport might
+		// still read it after a failed request.)
+		if p, ok := s.bodies.Get().(*[]byte); ok {
+			body = (*p)[:0]
+		}
+		defer func() {
+			if cap(body) <= maxPooledBuf {
+				s.bodies.Put(&body)
+			}
+		}()
+	}
 	for i, r := range batch {
 		n := len(body)
 		body = s.appendItem(body, r)
 		if len(body) > s.cfg.MaxBulkBytes && i > start {
 			// Send what came before this item, start anew with it.
-			item := append([]byte(nil), body[n:]...)
+			item := body[n:]
+			if s.gz == nil {
+				item = append([]byte(nil), item...)
+			}
 			if err := s.sendSplitting(ctx, body[:n], batch[start:i], results[start:i]); err != nil {
 				return results, err
 			}
-			body, start = item, i
+			if s.gz != nil {
+				body = append(body[:0], item...) // in place: compress is done with it
+			} else {
+				body = item
+			}
+			start = i
 		}
 	}
 	if start < len(batch) {
