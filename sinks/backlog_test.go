@@ -18,7 +18,7 @@ func TestWorker_BacklogWriterTakesTheBacklog(t *testing.T) {
 		want     []int
 	}{
 		{"batch.max_records", nopSink{}, 5 << 20, []int{500, 500, 500, 500, 100}},
-		{"backlog writer", backlogSink{}, 5 << 20, []int{2100}},
+		{"backlog writer", backlogSink{}, 5 << 20, []int{2000, 100}},
 		{"backlog writer, batch.max_bytes", backlogSink{}, 100 * 1024, []int{1024, 1024, 52}},
 	} {
 		cfg := DefaultConfig("file")

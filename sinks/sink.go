@@ -114,10 +114,9 @@ type DestinationNeeder interface {
 // BacklogWriter is implemented by sinks whose cost is per write more than
 // per record, such as the file sink (one fsync per write). When more than
 // a batch is queued (the destination was slower than the records came),
-// the runtime hands such a sink everything queued for the partition in one
-// write, bounded by batch.max_bytes (and so by max_queued_records) instead
-// of batch.max_records: a slow fsync makes the next write larger instead
-// of holding the partition to one batch per fsync.
+// the runtime hands such a sink up to four batches (4 x batch.max_records,
+// still within batch.max_bytes) in one write: a slow fsync makes the next
+// write larger instead of holding the partition to one batch per fsync.
 type BacklogWriter interface {
 	WritesBacklog() bool
 }

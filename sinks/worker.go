@@ -243,13 +243,13 @@ func (w *worker) nextBatch(tick <-chan time.Time, lastCommit *time.Time) ([]*kgo
 }
 
 // takeLocked removes up to one batch from the queue: batch.max_records
-// and batch.max_bytes, or for a BacklogWriter everything queued up to
-// batch.max_bytes.
+// and batch.max_bytes, or for a BacklogWriter up to backlogBatches times
+// batch.max_records.
 func (w *worker) takeLocked() []*kgo.Record {
 	cfg := w.r.cfg.Batch
 	limit := cfg.MaxRecords
 	if b, ok := w.r.sink.(BacklogWriter); ok && b.WritesBacklog() {
-		limit = len(w.queue)
+		limit = backlogBatches * cfg.MaxRecords
 	}
 	n, bytes := 0, 0
 	for n < len(w.queue) && n < limit {
@@ -267,6 +267,14 @@ func (w *worker) takeLocked() []*kgo.Record {
 	}
 	return batch
 }
+
+// backlogBatches bounds a BacklogWriter's write, in batches: the whole
+// write is decoded and held at once (about 5 KB per record in the file
+// sink), so taking the whole queue (up to max_queued_records, 10000 by
+// default) raised the bench's file sink from 136 to 340 MiB of peak RSS
+// for 17 fsyncs instead of 297; four batches take most of the fsyncs away
+// for a fraction of that memory.
+const backlogBatches = 4
 
 // deadLetter is a record bound for the DLQ.
 type deadLetter struct {

@@ -457,8 +457,8 @@ func (pf *partFile) close() error {
 func (s *Sink) DestinationNeeds() router.Need { return 0 }
 
 // WritesBacklog: a write costs an fsync whatever its size, so the runtime
-// hands the sink a partition's whole backlog (up to batch.max_bytes) at
-// once (sinks.BacklogWriter).
+// hands the sink up to four batches of a partition's backlog at once
+// (sinks.BacklogWriter).
 func (s *Sink) WritesBacklog() bool { return true }
 
 func (s *Sink) Close() error {
