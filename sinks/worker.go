@@ -298,31 +298,32 @@ func (w *worker) process(batch []*kgo.Record) bool {
 	if n, ok := r.sink.(DestinationNeeder); ok {
 		need = n.DestinationNeeds()
 	}
-	for _, kr := range batch {
-		var rec v1.EnrichedRecord
+	// The batch's decoded records and Records in two allocations, not two
+	// per record.
+	decoded := make([]v1.EnrichedRecord, len(batch))
+	records := make([]Record, len(batch))
+	for i, kr := range batch {
+		rec := &decoded[i]
 		// Zero-copy: rec's strings and bytes point into kr.Value, which
 		// the Record holds anyway (Record.Enriched says what a sink must
 		// clone to keep).
-		if err := v1.UnmarshalUnsafe(kr.Value, &rec); err != nil {
+		if err := v1.UnmarshalUnsafe(kr.Value, rec); err != nil {
 			dead = append(dead, deadLetter{kr: kr, reason: "decode", err: fmt.Errorf("decoding enriched record: %w", err)})
 			continue
 		}
-		dest, ok := r.router.RouteNeeding(r.cfg.Name, need, &rec)
+		dest, ok := r.router.RouteNeeding(r.cfg.Name, need, rec)
 		if !ok {
 			skipped++
 			continue
 		}
-		sr := &Record{Enriched: &rec, Dest: dest, Value: kr.Value, Topic: kr.Topic, Partition: kr.Partition, Offset: kr.Offset}
+		sr := &records[i]
+		*sr = Record{Enriched: rec, Dest: dest, Value: kr.Value, Topic: kr.Topic, Partition: kr.Partition, Offset: kr.Offset}
 		if testSkipWrite(sr) {
 			continue // only in chaos-tagged test builds: see testfault_chaos.go
 		}
 		pending = append(pending, sr)
 	}
 	r.m.addRecords(outcomeSkipped, skipped)
-	byRecord := make(map[*Record]*kgo.Record, len(pending))
-	for _, rec := range pending {
-		byRecord[rec] = batchRecord(batch, rec.Offset)
-	}
 
 	backoff := r.cfg.Retry.InitialBackoff
 	var retryingSince time.Time
@@ -351,7 +352,7 @@ func (w *worker) process(batch []*kgo.Record) bool {
 					r.m.counts.duplicates.Add(1)
 				}
 			case Reject:
-				dead = append(dead, deadLetter{kr: byRecord[pending[i]], id: pending[i].Enriched.GetRecordId(), reason: res.Reason, err: res.Err})
+				dead = append(dead, deadLetter{kr: batchRecord(batch, pending[i].Offset), id: pending[i].Enriched.GetRecordId(), reason: res.Reason, err: res.Err})
 			default:
 				retry = append(retry, pending[i])
 				lastErr, reason = res.Err, res.Reason
@@ -370,7 +371,7 @@ func (w *worker) process(batch []*kgo.Record) bool {
 		}
 		if max := r.cfg.Retry.MaxElapsed; max > 0 && time.Since(retryingSince) >= max {
 			for _, rec := range retry {
-				dead = append(dead, deadLetter{kr: byRecord[rec], id: rec.Enriched.GetRecordId(), reason: "retries_exhausted",
+				dead = append(dead, deadLetter{kr: batchRecord(batch, rec.Offset), id: rec.Enriched.GetRecordId(), reason: "retries_exhausted",
 					err: fmt.Errorf("still failing after %s: %v", max, lastErr)})
 			}
 			break
