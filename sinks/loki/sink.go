@@ -13,9 +13,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/grafana/loki/pkg/push"
@@ -40,6 +42,8 @@ type Sink struct {
 	m        *metrics
 	notFound sinks.NotFoundClock
 	unknown  unknownOutcomes
+	// bufs are push encoding buffers (*pushBuffers) reused across pushes.
+	bufs sync.Pool
 }
 
 // New returns a Loki sink.
@@ -189,6 +193,54 @@ func (s *Sink) pushIsolating(ctx context.Context, es []entry, results []sinks.Re
 // buildRequest groups entries into streams, sorted by timestamp within each
 // stream, and returns the snappy-compressed protobuf body.
 func buildRequest(es []entry) ([]byte, error) {
+	var b pushBuffers
+	return b.encode(es)
+}
+
+// pushBuffers are the encoding buffers of one push, reused across pushes
+// (Sink.bufs): the protobuf request and its snappy body.
+type pushBuffers struct {
+	raw, body []byte
+}
+
+// encode builds the push request of es into b and returns its body, valid
+// until b is used again.
+func (b *pushBuffers) encode(es []entry) ([]byte, error) {
+	req := push.PushRequest{Streams: streamsOf(es)}
+	size := req.Size()
+	b.raw = slices.Grow(b.raw[:0], size)[:size]
+	n, err := req.MarshalToSizedBuffer(b.raw)
+	if err != nil {
+		return nil, fmt.Errorf("encoding push request: %w", err)
+	}
+	raw := b.raw[size-n:]
+	max := s2.MaxEncodedLen(len(raw))
+	if max < 0 {
+		return nil, fmt.Errorf("encoding push request: %d bytes are too large for snappy", len(raw))
+	}
+	b.body = slices.Grow(b.body[:0], max)[:max]
+	return s2.EncodeSnappy(b.body, raw), nil
+}
+
+// streamsOf groups entries into streams sorted by labels, each sorted by
+// timestamp (stable). Write pushes one stream at a time, which takes no
+// map.
+func streamsOf(es []entry) []push.Stream {
+	single := true
+	for _, e := range es {
+		if e.labels != es[0].labels {
+			single = false
+			break
+		}
+	}
+	if single {
+		entries := make([]push.Entry, len(es))
+		for i := range es {
+			entries[i] = es[i].e
+		}
+		sortByTime(entries)
+		return []push.Stream{{Labels: es[0].labels, Entries: entries}}
+	}
 	streams := map[string]*push.Stream{}
 	var order []string
 	for _, e := range es {
@@ -201,17 +253,22 @@ func buildRequest(es []entry) ([]byte, error) {
 		st.Entries = append(st.Entries, e.e)
 	}
 	sort.Strings(order)
-	req := push.PushRequest{Streams: make([]push.Stream, 0, len(order))}
+	out := make([]push.Stream, 0, len(order))
 	for _, l := range order {
 		st := streams[l]
-		sort.SliceStable(st.Entries, func(i, j int) bool { return st.Entries[i].Timestamp.Before(st.Entries[j].Timestamp) })
-		req.Streams = append(req.Streams, *st)
+		sortByTime(st.Entries)
+		out = append(out, *st)
 	}
-	raw, err := req.Marshal()
-	if err != nil {
-		return nil, fmt.Errorf("encoding push request: %w", err)
+	return out
+}
+
+// sortByTime sorts entries by timestamp, keeping the order of equal ones;
+// entries usually come in order, which is checked first.
+func sortByTime(entries []push.Entry) {
+	byTime := func(a, b push.Entry) int { return a.Timestamp.Compare(b.Timestamp) }
+	if !slices.IsSortedFunc(entries, byTime) {
+		slices.SortStableFunc(entries, byTime)
 	}
-	return s2.EncodeSnappy(nil, raw), nil
 }
 
 // verdict is the outcome of one push for all its entries. split says
@@ -238,8 +295,13 @@ type verdict struct {
 //     not_found_timeout (a wrong URL);
 //   - 429, 5xx, 408, network errors and any other status: retried.
 func (s *Sink) push(ctx context.Context, es []entry) (verdict, error) {
-	body, err := buildRequest(es)
+	bufs, _ := s.bufs.Get().(*pushBuffers)
+	if bufs == nil {
+		bufs = new(pushBuffers)
+	}
+	body, err := bufs.encode(es)
 	if err != nil {
+		s.bufs.Put(bufs)
 		return verdict{res: sinks.Rejected("encoding", err)}, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
@@ -264,6 +326,13 @@ func (s *Sink) push(ctx context.Context, es []entry) (verdict, error) {
 	start := time.Now()
 	resp, err := s.http.Do(req)
 	s.m.pushLatency.Observe(time.Since(start).Seconds())
+	if err == nil {
+		// The transport may read the request body until the response
+		// body is closed (http.RoundTripper): the buffers go back after
+		// the Close below (defers run last first). After an error they
+		// are left to the collector.
+		defer s.bufs.Put(bufs)
+	}
 	if err != nil {
 		s.m.pushes.WithLabelValues("error").Inc()
 		if !notSent(err) {
