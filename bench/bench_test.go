@@ -2,6 +2,9 @@ package bench
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -55,5 +58,30 @@ func TestWorkload_DeterministicShape(t *testing.T) {
 		if !bytes.Equal(a[i].body, b[i].body) {
 			t.Fatalf("request %d differs between two builds of the same workload", i)
 		}
+	}
+}
+
+func TestLokiBinary_MissingSaysWhy(t *testing.T) {
+	if bin, why := lokiBinary(""); bin != "" || !strings.Contains(why, "--loki-bin") {
+		t.Errorf("no binary given: %q, %q", bin, why)
+	}
+	missing := filepath.Join(t.TempDir(), "loki")
+	if bin, why := lokiBinary(missing); bin != "" || !strings.Contains(why, missing) {
+		t.Errorf("missing binary: %q, %q", bin, why)
+	}
+	if bin, why := lokiBinary(os.Args[0]); bin != os.Args[0] || why != "" {
+		t.Errorf("existing binary: %q, %q", bin, why)
+	}
+}
+
+func TestConfig_LokiSinkAllowed(t *testing.T) {
+	cfg := Default()
+	cfg.Sinks = []string{"file", "es", "loki"}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Sinks = []string{"kafka"}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "allowed: file, es, loki") {
+		t.Fatalf("unknown sink: %v", err)
 	}
 }

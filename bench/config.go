@@ -24,8 +24,13 @@ type Config struct {
 	Senders int
 	// Partitions of logweave.raw and logweave.enriched. Default 4.
 	Partitions int
-	// Sinks to run: any of "file", "es". Default both.
+	// Sinks to run: any of "file", "es" and "loki". Default file and es.
 	Sinks []string
+	// LokiBin is the Loki binary the loki sink pushes to (started per
+	// round, its CPU not counted as the sink's); without one the loki
+	// row is skipped with a message. Default: none (the command line
+	// passes $LOGWEAVE_LOKI_BIN).
+	LokiBin string
 	// Dir holds the run's configuration, the children's logs and the
 	// file sink's output. Default: a new temporary directory, removed
 	// at the end.
@@ -82,8 +87,8 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("rounds: %d, must be at least 1", c.Rounds))
 	}
 	for _, s := range c.Sinks {
-		if s != "file" && s != "es" {
-			errs = append(errs, fmt.Errorf("sinks: %q is not allowed (allowed: file, es)", s))
+		if s != "file" && s != "es" && s != "loki" {
+			errs = append(errs, fmt.Errorf("sinks: %q is not allowed (allowed: file, es, loki)", s))
 		}
 	}
 	if c.KeepAll && c.RulesFile != "" {

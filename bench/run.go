@@ -66,6 +66,13 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) ([]Result, error) 
 		defer os.RemoveAll(d)
 		cfg.Dir = d
 	}
+	if contains(cfg.Sinks, "loki") {
+		bin, why := lokiBinary(cfg.LokiBin)
+		if bin == "" {
+			fmt.Fprintf(progress, "bench: skipping the loki row: %s\n", why)
+			cfg.Sinks = without(cfg.Sinks, "loki")
+		}
+	}
 	reqs, records := workload(cfg)
 	fmt.Fprintf(progress, "bench: %d submissions, %d records in %d OTLP/HTTP protobuf requests; work dir %s\n", cfg.Submissions, records, len(reqs), cfg.Dir)
 	var results []Result
@@ -90,6 +97,8 @@ type round struct {
 	progress io.Writer
 	// es is the Elasticsearch sink's destination; nil without that sink.
 	es *esfake.Server
+	// lokiURL is where the loki sink pushes: a Loki started by sink("loki").
+	lokiURL string
 }
 
 func runRound(ctx context.Context, cfg Config, n int, reqs []request, records int64, progress io.Writer) ([]Result, error) {
@@ -106,6 +115,15 @@ func runRound(ctx context.Context, cfg Config, n int, reqs []request, records in
 	var err error
 	if r.broker, err = freeAddr(); err != nil {
 		return nil, err
+	}
+	if contains(cfg.Sinks, "loki") {
+		// The port is taken when Loki starts, before the loki sink; the
+		// children's configuration names it now.
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		r.lokiURL = "http://" + addr
 	}
 	if err := r.writeConfig(es); err != nil {
 		return nil, err
@@ -184,6 +202,9 @@ func (r *round) writeConfig(es *esfake.Server) error {
 	fmt.Fprintf(&b, "  - name: file\n    type: file\n    file:\n      dir: %q\n", filepath.Join(r.dir, "files"))
 	if es != nil {
 		fmt.Fprintf(&b, "  - name: es\n    type: elasticsearch\n    elasticsearch:\n      urls: [%q]\n", es.URL)
+	}
+	if r.lokiURL != "" {
+		fmt.Fprintf(&b, "  - name: loki\n    type: loki\n    loki:\n      url: %q\n", r.lokiURL)
 	}
 	r.config = filepath.Join(r.dir, "logweave.yaml")
 	return os.WriteFile(r.config, []byte(b.String()), 0o644)
@@ -354,6 +375,18 @@ func (r *round) enrich(ctx context.Context, records int64) (Result, error) {
 func (r *round) sink(ctx context.Context, name string) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
+	var lk *loki
+	var lokiCPU0 usage
+	if name == "loki" {
+		var err error
+		if lk, err = startLoki(ctx, r.cfg.LokiBin, r.dir, strings.TrimPrefix(r.lokiURL, "http://")); err != nil {
+			return Result{}, fmt.Errorf("starting loki: %w", err)
+		}
+		defer lk.stop()
+		if lokiCPU0, err = lk.c.usage(); err != nil {
+			return Result{}, err
+		}
+	}
 	t0 := time.Now()
 	c, _, err := r.start(ctx, "sink-"+name, "sink", "--name", name)
 	if err != nil {
@@ -381,6 +414,21 @@ func (r *round) sink(ctx context.Context, name string) (Result, error) {
 	note := fmt.Sprintf("dead-lettered %d", int64(last["logweave_sink_dead_lettered_total"]))
 	if name == "es" && r.es != nil {
 		note += fmt.Sprintf("; request bodies on the wire %.1f MiB", float64(r.es.WireBytes())/(1<<20))
+	}
+	if name == "file" {
+		// One fsync per append: the file sink's wall time is bound by
+		// them when batches are small.
+		fsyncs := last["logweave_file_append_duration_seconds_count"]
+		note += fmt.Sprintf("; fsyncs %.0f (%.4f per record), %.3f s in appends", fsyncs, fsyncs/float64(max(recs, 1)),
+			last["logweave_file_append_duration_seconds_sum"])
+	}
+	if lk != nil {
+		lu, err := lk.c.usage()
+		if err != nil {
+			return Result{}, err
+		}
+		note += fmt.Sprintf("; entries pushed %d (spans are skipped by the default routes), pushes %d; Loki itself %.2f CPU-s (not counted)",
+			int64(last["logweave_loki_entries_total"]), int64(last["logweave_loki_pushes_total"]), (lu.cpu - lokiCPU0.cpu).Seconds())
 	}
 	return Result{Round: r.n, Role: "sink " + name, Records: recs, CPU: u1.cpu, Wall: wall, PeakRSS: u1.peakRSS, Note: note}, nil
 }
@@ -439,6 +487,16 @@ head:
   levels: {fatal: 1, error: 1, warn: 1, info: 1, debug: 1, trace: 1}
 completion: 'stage == "feedback"'
 `
+
+func without(list []string, s string) []string {
+	var out []string
+	for _, v := range list {
+		if v != s {
+			out = append(out, v)
+		}
+	}
+	return out
+}
 
 func contains(list []string, s string) bool {
 	for _, v := range list {

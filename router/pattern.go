@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"github.com/logweave/logweave/condition"
 )
 
 // pattern is a parsed index or tenant pattern: literal text, {field} and
@@ -103,6 +106,95 @@ func (p pattern) render(get func(string) string, at time.Time, sanitize func(str
 		}
 	}
 	return b.String()
+}
+
+// cachedPattern renders a pattern through a small cache of its recent
+// results: records of one hour and the same field values render to the
+// same name (date tokens go down to the hour), and a stream has few of
+// those, so the name is built (and allocated) once per combination
+// instead of once per record.
+type cachedPattern struct {
+	p        pattern
+	sanitize func(string) string
+	fields   int // field parts in p
+	// recent results, newest first; replaced as a whole (copy on write)
+	// so that concurrent readers need no lock.
+	recent atomic.Pointer[[]renderedName]
+}
+
+// renderedName is one cached result: the hour of the event time (in
+// hours since the Unix epoch) and the raw field values it was made from.
+type renderedName struct {
+	hour uint64
+	vals []string
+	name string
+}
+
+// maxRecentNames bounds the cache; past it the oldest result is dropped.
+const maxRecentNames = 16
+
+// maxCachedFields: patterns with more field parts render uncached.
+const maxCachedFields = 8
+
+func newCachedPattern(p pattern, sanitize func(string) string) *cachedPattern {
+	c := &cachedPattern{p: p, sanitize: sanitize}
+	for _, pt := range p {
+		if pt.field != "" {
+			c.fields++
+		}
+	}
+	return c
+}
+
+// render is the pattern for rec, whose event time is atNanos.
+func (c *cachedPattern) render(rec *condition.Record, atNanos uint64) string {
+	var buf [maxCachedFields]string
+	vals := buf[:0]
+	for _, pt := range c.p {
+		if pt.field != "" {
+			vals = append(vals, rec.Text(pt.field))
+		}
+	}
+	i := 0
+	next := func(string) string { v := vals[i]; i++; return v }
+	at := time.Unix(0, int64(atNanos))
+	if c.fields > maxCachedFields {
+		return c.p.render(next, at, c.sanitize)
+	}
+	hour := atNanos / uint64(time.Hour)
+	var recent []renderedName
+	if r := c.recent.Load(); r != nil {
+		recent = *r
+	}
+	for i := range recent {
+		if recent[i].hour == hour && equalStrings(recent[i].vals, vals) {
+			return recent[i].name
+		}
+	}
+	name := c.p.render(next, at, c.sanitize)
+	fresh := make([]renderedName, 0, min(len(recent)+1, maxRecentNames))
+	kept := make([]string, len(vals))
+	for i, v := range vals {
+		// The values may point into a record's buffer (sinks decode
+		// without copying); the cache outlives it.
+		kept[i] = strings.Clone(v)
+	}
+	fresh = append(fresh, renderedName{hour: hour, vals: kept, name: name})
+	fresh = append(fresh, recent[:min(len(recent), maxRecentNames-1)]...)
+	c.recent.Store(&fresh)
+	return name
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // indexSafe lowercases a field value and replaces characters Elasticsearch

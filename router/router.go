@@ -3,7 +3,6 @@ package router
 import (
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/logweave/logweave/condition"
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
@@ -31,10 +30,27 @@ type Router struct {
 
 type compiled struct {
 	Route
-	when   *condition.Condition // match given as a condition, or nil
-	index  pattern
-	tenant pattern
+	when *condition.Condition // match given as a condition, or nil
+	// lists says whether the list form names any field: an empty match
+	// reads nothing.
+	lists  bool
+	index  *cachedPattern
+	tenant *cachedPattern // nil without a tenant pattern
 }
+
+// Need says which parts of a Destination a sink reads; the router leaves
+// the others empty. Labels, metadata and an index rendered per record are
+// most of routing's cost, and only Loki reads labels and metadata.
+type Need uint8
+
+// The parts of a Destination.
+const (
+	NeedIndex Need = 1 << iota
+	NeedLabels
+	NeedMetadata
+	NeedTenant
+	NeedAll = NeedIndex | NeedLabels | NeedMetadata | NeedTenant
+)
 
 type table struct {
 	routes []compiled
@@ -70,8 +86,13 @@ func (r *Router) Reload(cfg Config) error {
 		if c.Metadata == nil {
 			c.Metadata = DefaultMetadata
 		}
-		c.index, _ = parsePattern(c.Index)
-		c.tenant, _ = parsePattern(c.Tenant)
+		index, _ := parsePattern(c.Index)
+		c.index = newCachedPattern(index, indexSafe)
+		if tenant, _ := parsePattern(c.Tenant); len(tenant) > 0 {
+			c.tenant = newCachedPattern(tenant, asIs)
+		}
+		m := &rt.Match
+		c.lists = len(m.Kind)+len(m.Level)+len(m.Service)+len(m.LogType)+len(m.Tenant)+len(m.KeptBy)+len(m.Attributes) > 0
 		if rt.Match.When != "" {
 			c.when, _ = condition.Compile(rt.Match.When)
 		}
@@ -83,6 +104,12 @@ func (r *Router) Reload(cfg Config) error {
 
 // Route returns where sink writes rec, and false when the sink skips it.
 func (r *Router) Route(sink string, rec *v1.EnrichedRecord) (Destination, bool) {
+	return r.RouteNeeding(sink, NeedAll, rec)
+}
+
+// RouteNeeding is Route filling only the parts of the Destination in need
+// (Route is always filled).
+func (r *Router) RouteNeeding(sink string, need Need, rec *v1.EnrichedRecord) (Destination, bool) {
 	f := condition.EnrichedRecord(rec)
 	t := r.table.Load()
 	for i := range t.routes {
@@ -93,7 +120,7 @@ func (r *Router) Route(sink string, rec *v1.EnrichedRecord) (Destination, bool) 
 		if c.Drop {
 			return Destination{Route: c.Name}, false
 		}
-		return c.destination(rec, &f), true
+		return c.destination(rec, &f, need), true
 	}
 	return Destination{}, false
 }
@@ -107,21 +134,39 @@ func appliesTo(sinks []string, sink string) bool {
 	return false
 }
 
-func (c *compiled) destination(rec *v1.EnrichedRecord, f *condition.Record) Destination {
-	at := time.Unix(0, int64(rec.GetRecord().EventTimeUnixNano()))
-	d := Destination{Route: c.Name, Index: c.index.render(f.Text, at, indexSafe)}
-	if len(c.tenant) > 0 {
-		d.Tenant = c.tenant.render(f.Text, at, asIs)
+func (c *compiled) destination(rec *v1.EnrichedRecord, f *condition.Record, need Need) Destination {
+	d := Destination{Route: c.Name}
+	at := rec.GetRecord().EventTimeUnixNano()
+	if need&NeedIndex != 0 {
+		d.Index = c.index.render(f, at)
 	}
-	for _, l := range c.Labels {
-		if v := f.Text(l); v != "" {
-			d.Labels = append(d.Labels, Label{Name: l, Value: v})
+	if need&NeedTenant != 0 && c.tenant != nil {
+		d.Tenant = c.tenant.render(f, at)
+	}
+	var labels []Label
+	if n := len(c.Labels)*int(need&NeedLabels/NeedLabels) + len(c.Metadata)*int(need&NeedMetadata/NeedMetadata); n > 0 {
+		labels = make([]Label, 0, n) // one allocation for both
+	}
+	if need&NeedLabels != 0 {
+		for _, l := range c.Labels {
+			if v := f.Text(l); v != "" {
+				labels = append(labels, Label{Name: l, Value: v})
+			}
+		}
+		if len(labels) > 0 {
+			d.Labels = labels[:len(labels):len(labels)]
+			sortLabels(d.Labels)
+			labels = labels[len(labels):]
 		}
 	}
-	sortLabels(d.Labels)
-	for _, m := range c.Metadata {
-		if v := f.Text(m); v != "" {
-			d.Metadata = append(d.Metadata, Label{Name: m, Value: v})
+	if need&NeedMetadata != 0 {
+		for _, m := range c.Metadata {
+			if v := f.Text(m); v != "" {
+				labels = append(labels, Label{Name: m, Value: v})
+			}
+		}
+		if len(labels) > 0 {
+			d.Metadata = labels
 		}
 	}
 	return d
@@ -140,6 +185,9 @@ func sortLabels(ls []Label) {
 func (c *compiled) matches(f *condition.Record) bool {
 	if c.when != nil {
 		return c.when.Eval(f)
+	}
+	if !c.lists {
+		return true
 	}
 	m := &c.Match
 	return matchAny(m.Kind, f.Text("kind")) && matchAny(m.Level, f.Text("level")) &&

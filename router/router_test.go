@@ -3,7 +3,11 @@ package router
 import (
 	"strings"
 	"testing"
+	"time"
 
+	"google.golang.org/protobuf/proto"
+
+	"github.com/logweave/logweave/condition"
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )
 
@@ -282,5 +286,104 @@ func TestParse_BadMatchExpression(t *testing.T) {
 	}
 	if d, ok := r.Route("es", logRec(v1.SeverityNumber_SEVERITY_NUMBER_INFO, "judge")); !ok || d.Index != "a" {
 		t.Errorf("after a bad reload: %+v %v, want the old route", d, ok)
+	}
+}
+
+func TestRouteNeeding_FillsOnlyWhatIsNeeded(t *testing.T) {
+	r := mustRouter(t, `
+routes:
+  - {name: all, sinks: [s], index: "oj-{service}-{yyyy.MM.dd}", tenant: "{cluster}"}
+`)
+	rec := logRec(v1.SeverityNumber_SEVERITY_NUMBER_WARN, "judge")
+	full, ok := r.Route("s", rec)
+	if !ok || full.Index == "" || full.Tenant == "" || len(full.Labels) == 0 || len(full.Metadata) == 0 {
+		t.Fatalf("Route = %+v %v, want every part", full, ok)
+	}
+	for _, need := range []Need{0, NeedIndex, NeedLabels, NeedMetadata, NeedTenant, NeedIndex | NeedMetadata, NeedAll} {
+		d, ok := r.RouteNeeding("s", need, rec)
+		if !ok || d.Route != "all" {
+			t.Fatalf("need %b: %+v %v", need, d, ok)
+		}
+		want := Destination{Route: full.Route}
+		if need&NeedIndex != 0 {
+			want.Index = full.Index
+		}
+		if need&NeedTenant != 0 {
+			want.Tenant = full.Tenant
+		}
+		if need&NeedLabels != 0 {
+			want.Labels = full.Labels
+		}
+		if need&NeedMetadata != 0 {
+			want.Metadata = full.Metadata
+		}
+		if d.Index != want.Index || d.Tenant != want.Tenant || !equalLabels(d.Labels, want.Labels) || !equalLabels(d.Metadata, want.Metadata) {
+			t.Errorf("need %b: got %+v, want %+v", need, d, want)
+		}
+	}
+}
+
+// TestRoute_CachedIndexMatchesRendering routes records of many hours and
+// field values (more combinations than the cache holds), from several
+// goroutines, and checks every index against the pattern rendered afresh.
+func TestRoute_CachedIndexMatchesRendering(t *testing.T) {
+	const pat = "oj-{kind}-{service}-{yyyy.MM.dd.HH}"
+	r := mustRouter(t, "routes:\n  - {name: es, sinks: [es], index: \""+pat+"\"}\n")
+	p, err := parsePattern(pat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	services := []string{"judge", "Compiler", "api", "runner/2"}
+	done := make(chan struct{})
+	for g := 0; g < 4; g++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := 0; i < 600; i++ {
+				var rec *v1.EnrichedRecord
+				if (i+g)%3 == 0 {
+					rec = spanRec()
+					rec.Record.GetSpan().Service = services[(i/3+g)%len(services)]
+					rec.Record.GetSpan().StartTimeUnixNano += uint64((i*7+g)%40) * uint64(time.Hour) / 2
+				} else {
+					rec = logRec(v1.SeverityNumber_SEVERITY_NUMBER_INFO, services[(i+g)%len(services)])
+					rec.Record.GetLog().TimeUnixNano += uint64((i*13+g)%40) * uint64(time.Hour) / 2
+				}
+				f := condition.EnrichedRecord(rec)
+				want := p.render(f.Text, time.Unix(0, int64(rec.GetRecord().EventTimeUnixNano())), indexSafe)
+				d, ok := r.RouteNeeding("es", NeedIndex, rec)
+				if !ok || d.Index != want {
+					t.Errorf("record %d of goroutine %d: index %q, want %q", i, g, d.Index, want)
+					return
+				}
+			}
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		<-done
+	}
+}
+
+// Sinks decode records without copying (v1.UnmarshalUnsafe): the index
+// cache must keep its own copies of the field values, not pointers into a
+// record's buffer.
+func TestRoute_IndexCacheKeepsNoRecordBytes(t *testing.T) {
+	r := mustRouter(t, "routes:\n  - {name: es, sinks: [es], index: \"oj-{service}-{yyyy.MM.dd}\"}\n")
+	buf, err := proto.Marshal(logRec(v1.SeverityNumber_SEVERITY_NUMBER_INFO, "judge"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec v1.EnrichedRecord
+	if err := v1.UnmarshalUnsafe(buf, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := r.RouteNeeding("es", NeedIndex, &rec); d.Index != "oj-judge-2026.12.31" {
+		t.Fatalf("index %q", d.Index)
+	}
+	for i := range buf {
+		buf[i] = 'x'
+	}
+	recent := r.table.Load().routes[0].index.recent.Load()
+	if recent == nil || len(*recent) != 1 || (*recent)[0].vals[0] != "judge" {
+		t.Fatalf("cache after the record's buffer was overwritten: %+v", recent)
 	}
 }

@@ -9,7 +9,11 @@ import (
 
 // Record is one enriched record routed to a sink.
 type Record struct {
-	// Enriched is the decoded record.
+	// Enriched is the decoded record. Its strings and bytes point into
+	// Value (v1.UnmarshalUnsafe: half the allocations of a copying
+	// decode): a sink that keeps any of them past the batch (a map of
+	// ids, a cache) must clone them (strings.Clone), or it would keep the
+	// whole fetched buffer in memory.
 	Enriched *v1.EnrichedRecord
 	// Dest is where the router sends it for this sink (index, labels,
 	// metadata, tenant).
@@ -97,4 +101,22 @@ type Sink interface {
 // Write starts afresh.
 type PartitionReleaser interface {
 	ReleasePartition(partition int32) error
+}
+
+// DestinationNeeder is implemented by sinks that read only some parts of
+// Record.Dest: the router then leaves the others empty (their rendering,
+// labels and metadata above all, is most of routing's cost). A sink
+// without it gets every part.
+type DestinationNeeder interface {
+	DestinationNeeds() router.Need
+}
+
+// BacklogWriter is implemented by sinks whose cost is per write more than
+// per record, such as the file sink (one fsync per write). When more than
+// a batch is queued (the destination was slower than the records came),
+// the runtime hands such a sink up to four batches (4 x batch.max_records,
+// still within batch.max_bytes) in one write: a slow fsync makes the next
+// write larger instead of holding the partition to one batch per fsync.
+type BacklogWriter interface {
+	WritesBacklog() bool
 }

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	es "github.com/elastic/go-elasticsearch/v8"
@@ -21,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/logweave/logweave/internal/tlsca"
+	"github.com/logweave/logweave/router"
 	"github.com/logweave/logweave/sinks"
 	"github.com/logweave/logweave/sinks/document"
 )
@@ -39,6 +41,10 @@ type Sink struct {
 	cl       *es.Client
 	m        *metrics
 	notFound sinks.NotFoundClock
+	// gz gzips bulk bodies when Compress is on; nil otherwise.
+	gz *compressor
+	// bodies are bulk body buffers reused across batches when gz is on.
+	bodies sync.Pool // *[]byte
 }
 
 // Option adjusts New.
@@ -66,9 +72,16 @@ func New(ctx context.Context, cfg Config, reg prometheus.Registerer, sinkName st
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	var gz *compressor
+	if cfg.Compress {
+		var err error
+		if gz, err = newCompressor(cfg.CompressLevel); err != nil {
+			return nil, err
+		}
+	}
 	cl, err := newClient(cfg, func(ec *es.Config) {
-		ec.CompressRequestBody = cfg.Compress
-		ec.CompressRequestBodyLevel = cfg.CompressLevel
+		// Bulk bodies are gzipped by the sink (gz), not by the client:
+		// the client's compression is off.
 		// The sink runtime retries, per item; the transport must not
 		// retry whole bulk requests behind its back.
 		ec.DisableRetry = true
@@ -76,7 +89,7 @@ func New(ctx context.Context, cfg Config, reg prometheus.Registerer, sinkName st
 	if err != nil {
 		return nil, err
 	}
-	s := &Sink{cfg: cfg, cl: cl, m: newMetrics(reg, sinkName)}
+	s := &Sink{cfg: cfg, cl: cl, m: newMetrics(reg, sinkName), gz: gz}
 	if cfg.Template.Install {
 		wait := 250 * time.Millisecond
 		for attempt := 1; ; attempt++ {
@@ -154,6 +167,10 @@ func newClient(cfg Config, adjust func(*es.Config)) (*es.Client, error) {
 // Close releases idle connections.
 func (s *Sink) Close() error { return nil }
 
+// DestinationNeeds: documents go to the routed index; labels, metadata and
+// tenant are Loki's.
+func (s *Sink) DestinationNeeds() router.Need { return router.NeedIndex }
+
 // Write sends the batch as bulk create requests of at most MaxBulkBytes and
 // maps every item's result.
 func (s *Sink) Write(ctx context.Context, batch []*sinks.Record) ([]sinks.Result, error) {
@@ -162,16 +179,37 @@ func (s *Sink) Write(ctx context.Context, batch []*sinks.Record) ([]sinks.Result
 		body  []byte
 		start int
 	)
+	if s.gz != nil {
+		// Gzipped, the body is read only by compress, within send: it
+		// can serve the next batch. (Sent as it is, the transport might
+		// still read it after a failed request.)
+		if p, ok := s.bodies.Get().(*[]byte); ok {
+			body = (*p)[:0]
+		}
+		defer func() {
+			if cap(body) <= maxPooledBuf {
+				s.bodies.Put(&body)
+			}
+		}()
+	}
 	for i, r := range batch {
 		n := len(body)
 		body = s.appendItem(body, r)
 		if len(body) > s.cfg.MaxBulkBytes && i > start {
 			// Send what came before this item, start anew with it.
-			item := append([]byte(nil), body[n:]...)
+			item := body[n:]
+			if s.gz == nil {
+				item = append([]byte(nil), item...)
+			}
 			if err := s.sendSplitting(ctx, body[:n], batch[start:i], results[start:i]); err != nil {
 				return results, err
 			}
-			body, start = item, i
+			if s.gz != nil {
+				body = append(body[:0], item...) // in place: compress is done with it
+			} else {
+				body = item
+			}
+			start = i
 		}
 	}
 	if start < len(batch) {
@@ -271,8 +309,25 @@ func (s *Sink) send(ctx context.Context, body []byte, recs []*sinks.Record, resu
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
 	s.m.bulkBytes.Observe(float64(len(body)))
+	req := esapi.BulkRequest{Body: bytes.NewReader(body)}
+	var zbody *bytes.Buffer
+	if s.gz != nil {
+		var err error
+		if zbody, err = s.gz.compress(body); err != nil {
+			return nil, err
+		}
+		req.Body = bytes.NewReader(zbody.Bytes())
+		req.Header = http.Header{"Content-Encoding": []string{"gzip"}}
+	}
 	start := time.Now()
-	res, err := esapi.BulkRequest{Body: bytes.NewReader(body)}.Do(ctx, s.cl)
+	res, err := req.Do(ctx, s.cl)
+	if err == nil && zbody != nil {
+		// The transport may read the request body until the response
+		// body is closed (http.RoundTripper), so the buffer goes back
+		// to the pool only after that: this defer runs after the Close
+		// below. After an error it is left to the collector.
+		defer s.gz.release(zbody)
+	}
 	s.m.bulkLatency.Observe(time.Since(start).Seconds())
 	fill := func(r sinks.Result) {
 		for i := range results {
@@ -293,23 +348,52 @@ func (s *Sink) send(ctx context.Context, body []byte, recs []*sinks.Record, resu
 		s.m.requests.WithLabelValues(strconv.Itoa(res.StatusCode)).Inc()
 		return s.refused(res, len(body), fill)
 	}
-	var br bulkResponse
-	if err := json.NewDecoder(res.Body).Decode(&br); err != nil {
+	items, err := s.readBulkResponse(res.Body)
+	if err != nil {
 		s.m.requests.WithLabelValues("bad_response").Inc()
 		fill(sinks.RetryLater("bad_response", fmt.Errorf("decoding bulk response: %w", err)))
 		return nil, nil
 	}
 	s.m.requests.WithLabelValues("ok").Inc()
-	if len(br.Items) != len(recs) {
-		fill(sinks.RetryLater("bad_response", fmt.Errorf("bulk response has %d items for %d operations", len(br.Items), len(recs))))
+	if len(items) != len(recs) {
+		fill(sinks.RetryLater("bad_response", fmt.Errorf("bulk response has %d items for %d operations", len(items), len(recs))))
 		return nil, nil
 	}
-	for i := range br.Items {
-		it := br.Items[i].result()
+	for i, it := range items {
 		results[i] = classify(it)
 		s.m.items.WithLabelValues(itemOutcome(it)).Inc()
 	}
 	return nil, nil
+}
+
+// readBulkResponse reads a bulk response's item results: by
+// scanBulkStatuses when every item is a plain success or failure without
+// an error object, else by encoding/json.
+func (s *Sink) readBulkResponse(body io.Reader) ([]bulkItemResult, error) {
+	b, err := io.ReadAll(body)
+	if err != nil {
+		return nil, err
+	}
+	return decodeBulkResponse(b)
+}
+
+func decodeBulkResponse(b []byte) ([]bulkItemResult, error) {
+	if statuses, ok := scanBulkStatuses(b, nil); ok {
+		items := make([]bulkItemResult, len(statuses))
+		for i, st := range statuses {
+			items[i].Status = st
+		}
+		return items, nil
+	}
+	var br bulkResponse
+	if err := json.NewDecoder(bytes.NewReader(b)).Decode(&br); err != nil {
+		return nil, err
+	}
+	items := make([]bulkItemResult, len(br.Items))
+	for i := range br.Items {
+		items[i] = br.Items[i].result()
+	}
+	return items, nil
 }
 
 // refused maps a bulk request answered with an error status. Only what

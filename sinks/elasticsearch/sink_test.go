@@ -479,9 +479,43 @@ func BenchmarkBulkResponse(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		var br bulkResponse
-		if err := json.Unmarshal(body, &br); err != nil || len(br.Items) != 500 {
-			b.Fatal(err, len(br.Items))
+		items, err := decodeBulkResponse(body)
+		if err != nil || len(items) != 500 {
+			b.Fatal(err, len(items))
+		}
+	}
+}
+
+// Bulk bodies are reused across batches (and in place when a batch is
+// split by max_bulk_bytes): every document must arrive whole, under its own
+// id, whatever the batches before it held.
+func TestSink_ReusedBodiesCarryOnlyTheirBatch(t *testing.T) {
+	srv := esfake.New()
+	defer srv.Close()
+	s := newSink(t, srv, func(c *Config) { c.MaxBulkBytes = 4096 })
+	total := 0
+	for _, b := range []struct {
+		n      int
+		prefix string
+	}{{60, "a"}, {5, "b"}, {33, "c"}, {1, "d"}} {
+		for i, r := range write(t, s, records(b.n, b.prefix)) {
+			if r.Outcome != sinks.Delivered {
+				t.Fatalf("batch %s record %d: %+v", b.prefix, i, r)
+			}
+		}
+		total += b.n
+	}
+	docs := srv.Docs("logweave-log-2026.11.22")
+	if len(docs) != total {
+		t.Fatalf("%d documents, want %d", len(docs), total)
+	}
+	for id, raw := range docs {
+		var d struct {
+			RecordID string `json:"record_id"`
+			Message  string `json:"message"`
+		}
+		if err := json.Unmarshal(raw, &d); err != nil || d.RecordID != id || d.Message != "line "+id {
+			t.Errorf("document %s: %s (%v)", id, raw, err)
 		}
 	}
 }

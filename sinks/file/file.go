@@ -34,6 +34,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/logweave/logweave/router"
 	"github.com/logweave/logweave/sinks"
 )
 
@@ -451,6 +452,15 @@ func (pf *partFile) close() error {
 }
 
 // Close closes every open file.
+// DestinationNeeds: the file sink reads no part of the destination (the
+// partition names its file).
+func (s *Sink) DestinationNeeds() router.Need { return 0 }
+
+// WritesBacklog: a write costs an fsync whatever its size, so the runtime
+// hands the sink up to four batches of a partition's backlog at once
+// (sinks.BacklogWriter).
+func (s *Sink) WritesBacklog() bool { return true }
+
 func (s *Sink) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -1,6 +1,7 @@
 package loki
 
 import (
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,7 +33,9 @@ func (u *unknownOutcomes) add(es []entry) {
 		if len(u.ids) >= maxUnknown {
 			return
 		}
-		u.ids[e.id] = struct{}{}
+		// Cloned: e.id points into the fetched record (sinks.Record),
+		// which this map outlives.
+		u.ids[strings.Clone(e.id)] = struct{}{}
 	}
 }
 

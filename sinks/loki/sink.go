@@ -13,9 +13,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/grafana/loki/pkg/push"
@@ -40,6 +42,8 @@ type Sink struct {
 	m        *metrics
 	notFound sinks.NotFoundClock
 	unknown  unknownOutcomes
+	// bufs are push encoding buffers (*pushBuffers) reused across pushes.
+	bufs sync.Pool
 }
 
 // New returns a Loki sink.
@@ -80,21 +84,7 @@ type entry struct {
 // (TestRealLoki_Refusals pushes a refused entry with another stream).
 func (s *Sink) Write(ctx context.Context, batch []*sinks.Record) ([]sinks.Result, error) {
 	results := make([]sinks.Result, len(batch))
-	entries := make([]entry, 0, len(batch))
-	for i, r := range batch {
-		tenant := r.Dest.Tenant
-		if tenant == "" {
-			tenant = s.cfg.Tenant
-		}
-		e := entry{i: i, id: r.Enriched.GetRecordId(), tenant: tenant, labels: labelString(r)}
-		e.e.Timestamp = time.Unix(0, int64(r.Enriched.GetRecord().EventTimeUnixNano())).UTC()
-		e.e.Line = string(appendLine(nil, r.Enriched))
-		for _, md := range r.Dest.Metadata {
-			e.e.StructuredMetadata = append(e.e.StructuredMetadata, push.LabelAdapter{Name: md.Name, Value: md.Value})
-		}
-		e.size = len(e.e.Line) + len(e.labels)
-		entries = append(entries, e)
-	}
+	entries := s.prepare(batch)
 	sort.SliceStable(entries, func(a, b int) bool {
 		if entries[a].tenant != entries[b].tenant {
 			return entries[a].tenant < entries[b].tenant
@@ -116,6 +106,63 @@ func (s *Sink) Write(ctx context.Context, batch []*sinks.Record) ([]sinks.Result
 		start = end
 	}
 	return results, nil
+}
+
+// prepare renders the batch's entries. The lines are rendered into one
+// buffer and converted to one string that every line is a piece of, and a
+// stream's label string is made once per batch: one allocation per batch
+// and per stream instead of two per record.
+func (s *Sink) prepare(batch []*sinks.Record) []entry {
+	entries := make([]entry, len(batch))
+	ends := make([]int, len(batch))
+	var (
+		lines   []byte
+		line    []byte
+		scratch []byte
+		streams = map[string]string{}
+		nmeta   int
+	)
+	for _, r := range batch {
+		nmeta += len(r.Dest.Metadata)
+	}
+	meta := make([]push.LabelAdapter, 0, nmeta)
+	for i, r := range batch {
+		tenant := r.Dest.Tenant
+		if tenant == "" {
+			tenant = s.cfg.Tenant
+		}
+		scratch = appendLabels(scratch[:0], r)
+		labels, ok := streams[string(scratch)]
+		if !ok {
+			labels = string(scratch)
+			streams[labels] = labels
+		}
+		e := &entries[i]
+		*e = entry{i: i, id: r.Enriched.GetRecordId(), tenant: tenant, labels: labels}
+		e.e.Timestamp = time.Unix(0, int64(r.Enriched.GetRecord().EventTimeUnixNano())).UTC()
+		// appendLine separates fields by what precedes them in its
+		// buffer: each line is rendered on its own, then copied.
+		line = appendLine(line[:0], r.Enriched)
+		lines = append(lines, line...)
+		ends[i] = len(lines)
+		start := len(meta)
+		for _, md := range r.Dest.Metadata {
+			meta = append(meta, push.LabelAdapter{Name: md.Name, Value: md.Value})
+		}
+		if len(meta) > start {
+			e.e.StructuredMetadata = meta[start:len(meta):len(meta)]
+		}
+	}
+	all := string(lines)
+	for i := range entries {
+		start := 0
+		if i > 0 {
+			start = ends[i-1]
+		}
+		entries[i].e.Line = all[start:ends[i]]
+		entries[i].size = len(entries[i].e.Line) + len(entries[i].labels)
+	}
+	return entries
 }
 
 func sameStream(a, b entry) bool { return a.tenant == b.tenant && a.labels == b.labels }
@@ -146,6 +193,54 @@ func (s *Sink) pushIsolating(ctx context.Context, es []entry, results []sinks.Re
 // buildRequest groups entries into streams, sorted by timestamp within each
 // stream, and returns the snappy-compressed protobuf body.
 func buildRequest(es []entry) ([]byte, error) {
+	var b pushBuffers
+	return b.encode(es)
+}
+
+// pushBuffers are the encoding buffers of one push, reused across pushes
+// (Sink.bufs): the protobuf request and its snappy body.
+type pushBuffers struct {
+	raw, body []byte
+}
+
+// encode builds the push request of es into b and returns its body, valid
+// until b is used again.
+func (b *pushBuffers) encode(es []entry) ([]byte, error) {
+	req := push.PushRequest{Streams: streamsOf(es)}
+	size := req.Size()
+	b.raw = slices.Grow(b.raw[:0], size)[:size]
+	n, err := req.MarshalToSizedBuffer(b.raw)
+	if err != nil {
+		return nil, fmt.Errorf("encoding push request: %w", err)
+	}
+	raw := b.raw[size-n:]
+	max := s2.MaxEncodedLen(len(raw))
+	if max < 0 {
+		return nil, fmt.Errorf("encoding push request: %d bytes are too large for snappy", len(raw))
+	}
+	b.body = slices.Grow(b.body[:0], max)[:max]
+	return s2.EncodeSnappy(b.body, raw), nil
+}
+
+// streamsOf groups entries into streams sorted by labels, each sorted by
+// timestamp (stable). Write pushes one stream at a time, which takes no
+// map.
+func streamsOf(es []entry) []push.Stream {
+	single := true
+	for _, e := range es {
+		if e.labels != es[0].labels {
+			single = false
+			break
+		}
+	}
+	if single {
+		entries := make([]push.Entry, len(es))
+		for i := range es {
+			entries[i] = es[i].e
+		}
+		sortByTime(entries)
+		return []push.Stream{{Labels: es[0].labels, Entries: entries}}
+	}
 	streams := map[string]*push.Stream{}
 	var order []string
 	for _, e := range es {
@@ -158,17 +253,22 @@ func buildRequest(es []entry) ([]byte, error) {
 		st.Entries = append(st.Entries, e.e)
 	}
 	sort.Strings(order)
-	req := push.PushRequest{Streams: make([]push.Stream, 0, len(order))}
+	out := make([]push.Stream, 0, len(order))
 	for _, l := range order {
 		st := streams[l]
-		sort.SliceStable(st.Entries, func(i, j int) bool { return st.Entries[i].Timestamp.Before(st.Entries[j].Timestamp) })
-		req.Streams = append(req.Streams, *st)
+		sortByTime(st.Entries)
+		out = append(out, *st)
 	}
-	raw, err := req.Marshal()
-	if err != nil {
-		return nil, fmt.Errorf("encoding push request: %w", err)
+	return out
+}
+
+// sortByTime sorts entries by timestamp, keeping the order of equal ones;
+// entries usually come in order, which is checked first.
+func sortByTime(entries []push.Entry) {
+	byTime := func(a, b push.Entry) int { return a.Timestamp.Compare(b.Timestamp) }
+	if !slices.IsSortedFunc(entries, byTime) {
+		slices.SortStableFunc(entries, byTime)
 	}
-	return s2.EncodeSnappy(nil, raw), nil
 }
 
 // verdict is the outcome of one push for all its entries. split says
@@ -195,8 +295,13 @@ type verdict struct {
 //     not_found_timeout (a wrong URL);
 //   - 429, 5xx, 408, network errors and any other status: retried.
 func (s *Sink) push(ctx context.Context, es []entry) (verdict, error) {
-	body, err := buildRequest(es)
+	bufs, _ := s.bufs.Get().(*pushBuffers)
+	if bufs == nil {
+		bufs = new(pushBuffers)
+	}
+	body, err := bufs.encode(es)
 	if err != nil {
+		s.bufs.Put(bufs)
 		return verdict{res: sinks.Rejected("encoding", err)}, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
@@ -221,6 +326,13 @@ func (s *Sink) push(ctx context.Context, es []entry) (verdict, error) {
 	start := time.Now()
 	resp, err := s.http.Do(req)
 	s.m.pushLatency.Observe(time.Since(start).Seconds())
+	if err == nil {
+		// The transport may read the request body until the response
+		// body is closed (http.RoundTripper): the buffers go back after
+		// the Close below (defers run last first). After an error they
+		// are left to the collector.
+		defer s.bufs.Put(bufs)
+	}
 	if err != nil {
 		s.m.pushes.WithLabelValues("error").Inc()
 		if !notSent(err) {
@@ -346,22 +458,23 @@ next:
 // labelString renders the stream selector of a record: its route's labels
 // (sorted by name), or {service="unknown_service"} when it has none,
 // since Loki refuses a stream without labels.
-func labelString(r *sinks.Record) string {
+func labelString(r *sinks.Record) string { return string(appendLabels(nil, r)) }
+
+// appendLabels appends labelString(r).
+func appendLabels(b []byte, r *sinks.Record) []byte {
 	if len(r.Dest.Labels) == 0 {
-		return `{service="unknown_service"}`
+		return append(b, `{service="unknown_service"}`...)
 	}
-	var b strings.Builder
-	b.WriteByte('{')
+	b = append(b, '{')
 	for i, l := range r.Dest.Labels {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		b.WriteString(l.Name)
-		b.WriteByte('=')
-		b.WriteString(strconv.Quote(l.Value))
+		b = append(b, l.Name...)
+		b = append(b, '=')
+		b = strconv.AppendQuote(b, l.Value)
 	}
-	b.WriteByte('}')
-	return b.String()
+	return append(b, '}')
 }
 
 func outcomeLabel(r sinks.Result) string {
