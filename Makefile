@@ -40,6 +40,14 @@ proto:
 		--plugin=protoc-gen-go-vtproto=$(BIN)/protoc-gen-go-vtproto \
 		--go-vtproto_out=schemas --go-vtproto_opt=paths=source_relative,features=unmarshal \
 		schemas/logweave/v1/*.proto
+	# The zero-copy decoders (features=unmarshal_unsafe) go to *_vtunsafe.gen.go
+	# beside them (TestGeneratedUnsafeCodeIsFresh checks both).
+	rm -rf $(BIN)/vtunsafe && mkdir -p $(BIN)/vtunsafe
+	protoc -I schemas --plugin=protoc-gen-go-vtproto=$(BIN)/protoc-gen-go-vtproto \
+		--go-vtproto_out=$(BIN)/vtunsafe --go-vtproto_opt=paths=source_relative,features=unmarshal_unsafe \
+		schemas/logweave/v1/*.proto
+	for f in $(BIN)/vtunsafe/logweave/v1/*_vtproto.pb.go; do \
+		b=$$(basename $$f _vtproto.pb.go); cp $$f schemas/logweave/v1/$${b}_vtunsafe.gen.go; done
 
 bench:
 	go test -run '^$$' -bench . -benchmem ./...
