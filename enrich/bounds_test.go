@@ -28,7 +28,7 @@ func TestProcessor_LongSubmissionBoundedByPendingAge(t *testing.T) {
 		longKept []string
 	)
 	add := func(key string, env *v1.Envelope, now time.Time) {
-		pr.add(st, key, env, off, 200, now)
+		pr.addEnv(st, key, env, off, 200, now)
 		off++
 	}
 	for sec := 0; sec < 3600; sec++ {
@@ -45,8 +45,8 @@ func TestProcessor_LongSubmissionBoundedByPendingAge(t *testing.T) {
 		pr.decideDue(st, now)
 		pr.enforceLimits(states, now)
 		for _, o := range st.out {
-			if strings.HasPrefix(o.rec.GetRecordId(), "long-") {
-				longKept = append(longKept, o.rec.GetSampling().GetKeptBy())
+			if strings.HasPrefix(o.rec().GetRecordId(), "long-") {
+				longKept = append(longKept, o.rec().GetSampling().GetKeptBy())
 			}
 		}
 		st.out = st.out[:0] // flushed
@@ -66,7 +66,7 @@ func TestProcessor_LongSubmissionBoundedByPendingAge(t *testing.T) {
 			if !sub.decided {
 				counted += submissionOverhead + len(sub.spans)*spanOverhead
 				for _, r := range sub.records {
-					counted += recordMem(r.size)
+					counted += r.mem()
 				}
 			}
 		}
@@ -117,7 +117,7 @@ func TestLimits_DecisionsCountedAndBounded(t *testing.T) {
 	for i := 0; i < 20000; i++ {
 		now = now.Add(10 * time.Millisecond)
 		k := fmt.Sprintf("S%d", i)
-		pr.add(st, k, span(1, 0, "submission", v1.Stage_STAGE_UNSPECIFIED, time.Second, v1.StatusCode_STATUS_CODE_OK), int64(i), 100, now)
+		pr.addEnv(st, k, span(1, 0, "submission", v1.Stage_STAGE_UNSPECIFIED, time.Second, v1.StatusCode_STATUS_CODE_OK), int64(i), 100, now)
 		pr.decideDue(st, now.Add(pr.cfg.CompletionGrace))
 		pr.enforceLimits(states, now)
 		st.out = st.out[:0]

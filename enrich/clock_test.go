@@ -164,8 +164,8 @@ func TestLateWindow_HoldsTheWatermarkForItsWindow(t *testing.T) {
 	pr, st := newTestProcessor(t, DefaultRules())
 	pr.cfg = cfg
 	key := headDroppedKey(t)
-	pr.add(st, key, rootSpan("root", key), 0, 10, t0)
-	pr.add(st, key, logEnv("info", key, v1.SeverityNumber_SEVERITY_NUMBER_INFO), 1, 10, t0)
+	pr.addEnv(st, key, rootSpan("root", key), 0, 10, t0)
+	pr.addEnv(st, key, logEnv("info", key, v1.SeverityNumber_SEVERITY_NUMBER_INFO), 1, 10, t0)
 	pr.decideDue(st, t0.Add(2*time.Second))
 	if len(st.out) != 0 || len(st.subs) != 0 {
 		t.Fatalf("%d out, %d pending: the key was picked to be decided and dropped", len(st.out), len(st.subs))
@@ -179,7 +179,7 @@ func TestLateWindow_HoldsTheWatermarkForItsWindow(t *testing.T) {
 	}
 	cfg.LateWindow = 0
 	pr.cfg = cfg
-	pr.add(st, "S2", logEnv("info2", "S2", v1.SeverityNumber_SEVERITY_NUMBER_DEBUG), 2, 10, t0.Add(33*time.Second))
+	pr.addEnv(st, "S2", logEnv("info2", "S2", v1.SeverityNumber_SEVERITY_NUMBER_DEBUG), 2, 10, t0.Add(33*time.Second))
 	pr.decideDue(st, t0.Add(2*time.Minute))
 	if wm := st.watermark(); wm != 3 {
 		t.Errorf("watermark %d with late_window 0, want 3", wm)
@@ -209,7 +209,7 @@ func TestConfig_LateWindowBounds(t *testing.T) {
 	pr, st := newTestProcessor(t, DefaultRules())
 	pr.cfg.LateWindow, pr.cfg.DecidedTTL = time.Hour, 20*time.Second
 	key := headDroppedKey(t)
-	pr.add(st, key, rootSpan("root", key), 0, 10, t0)
+	pr.addEnv(st, key, rootSpan("root", key), 0, 10, t0)
 	pr.decideDue(st, t0.Add(time.Minute))
 	if len(st.holds) != 1 || !st.holds[0].until.Equal(t0.Add(time.Minute+20*time.Second)) {
 		t.Errorf("holds %v, want one until the decision plus decided_ttl (20s)", st.holds)

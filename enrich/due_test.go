@@ -21,7 +21,7 @@ func TestProcessor_DecideDueFollowsMovingDeadlines(t *testing.T) {
 	var off int64
 	add := func(key string, env *v1.Envelope, at time.Time) {
 		t.Helper()
-		pr.add(st, key, env, off, 100, at)
+		pr.addEnv(st, key, env, off, 100, at)
 		off++
 	}
 	pending := func(key string) bool { return st.subs[key] != nil }
@@ -80,7 +80,7 @@ func TestProcessor_DecideDueFollowsMovingDeadlines(t *testing.T) {
 func TestProcessor_DecideDueLooksOnlyAtDue(t *testing.T) {
 	pr, st := newTestProcessor(t, DefaultRules())
 	for i := 0; i < 1000; i++ {
-		pr.add(st, fmt.Sprintf("S%d", i), logIn(fmt.Sprintf("l%d", i), 0, v1.SeverityNumber_SEVERITY_NUMBER_INFO, "x"), int64(i), 100, t0)
+		pr.addEnv(st, fmt.Sprintf("S%d", i), logIn(fmt.Sprintf("l%d", i), 0, v1.SeverityNumber_SEVERITY_NUMBER_INFO, "x"), int64(i), 100, t0)
 	}
 	before := len(st.due)
 	for i := 1; i < 100; i++ {

@@ -102,6 +102,10 @@ type Enricher struct {
 	untilDone      chan struct{}
 	untilCommitted map[int32]int64 // committed watermark per bounded partition
 	untilChecked   time.Time       // last fetch of other members' progress
+	// recs are the enriched records of the last transaction, reused by
+	// the next (txn.go transact).
+	recs []kgo.Record
+
 	// untilExtra is, per partition, the offset after the last record this
 	// run wrote to its own raw topic (trace links, moved context-only or
 	// misrouted records): those lie past the window's end and are read
@@ -434,7 +438,7 @@ func (e *Enricher) take(r *kgo.Record, now time.Time) {
 		key = env.GetRecordId()
 	}
 	st.observe(r.Timestamp, now)
-	e.pr.add(st, key, &env, r.Offset, len(r.Value), st.clock(now))
+	e.pr.add(st, key, &env, r.Value, r.Offset, st.clock(now))
 }
 
 // undecodableRecordID is the record_id of a raw record dead-lettered as

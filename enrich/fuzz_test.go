@@ -56,7 +56,8 @@ func FuzzEnvelope(f *testing.F) {
 		if merged == nil {
 			merged = &v1.Submission{} // the join always has a merged context
 		}
-		sub := recordSubmission(merged, &env, nil)
+		sub := proto.Clone(merged).(*v1.Submission)
+		sub.Stage = env.Submission().GetStage()
 		rules.TailMatch(&env, nil, sub)
 		rules.Completes(&env, sub)
 		rules.HeadRate(env.LevelRank(), env.Service())

@@ -2,6 +2,7 @@ package enrich
 
 import (
 	"fmt"
+	"google.golang.org/protobuf/proto"
 	"testing"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 func outIDs(st *partState) map[string]int {
 	ids := map[string]int{}
 	for _, o := range st.out {
-		ids[o.rec.GetRecordId()]++
+		ids[o.rec().GetRecordId()]++
 	}
 	return ids
 }
@@ -28,7 +29,7 @@ func TestLiveKeep_EmitsBeforeCompletion(t *testing.T) {
 	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
 	var off int64
 	add := func(env *v1.Envelope, s float64) {
-		pr.add(st, "S1", env, off, 100, at(s))
+		pr.addEnv(st, "S1", env, off, 100, at(s))
 		off++
 	}
 	add(span(2, 1, "compile", v1.Stage_STAGE_COMPILE, time.Second, ok), 0)
@@ -51,11 +52,11 @@ func TestLiveKeep_EmitsBeforeCompletion(t *testing.T) {
 		t.Fatalf("after the judge span: out %v, want span-3, j-err and j2 too", got)
 	}
 	for _, o := range st.out {
-		if o.rec.GetRecordId() == "j-err" && o.rec.GetSpan().GetJoin() != v1.JoinStatus_JOIN_STATUS_JOINED {
-			t.Errorf("j-err went out unjoined: %v", o.rec.GetSpan())
+		if o.rec().GetRecordId() == "j-err" && o.rec().GetSpan().GetJoin() != v1.JoinStatus_JOIN_STATUS_JOINED {
+			t.Errorf("j-err went out unjoined: %v", o.rec().GetSpan())
 		}
-		if o.rec.GetSampling().GetKeptBy() != "error" {
-			t.Errorf("%s kept_by %q, want error", o.rec.GetRecordId(), o.rec.GetSampling().GetKeptBy())
+		if o.rec().GetSampling().GetKeptBy() != "error" {
+			t.Errorf("%s kept_by %q, want error", o.rec().GetRecordId(), o.rec().GetSampling().GetKeptBy())
 		}
 	}
 	// Still running: nothing is decided yet.
@@ -84,14 +85,14 @@ func TestLiveKeep_EmitsBeforeCompletion(t *testing.T) {
 func TestLiveKeep_WaitsForTheUser(t *testing.T) {
 	pr, st := newTestProcessor(t, DefaultRules())
 	noUser := logIn("e1", 0, v1.SeverityNumber_SEVERITY_NUMBER_ERROR, "boom")
-	pr.add(st, "S1", noUser, 0, 100, t0)
+	pr.addEnv(st, "S1", noUser, 0, 100, t0)
 	if len(st.out) != 0 {
 		t.Fatalf("%d records out before the user was known", len(st.out))
 	}
-	pr.add(st, "S1", span(2, 1, "judge", v1.Stage_STAGE_JUDGE, time.Second, v1.StatusCode_STATUS_CODE_OK), 1, 100, t0)
+	pr.addEnv(st, "S1", span(2, 1, "judge", v1.Stage_STAGE_JUDGE, time.Second, v1.StatusCode_STATUS_CODE_OK), 1, 100, t0)
 	for _, o := range st.out {
-		if o.rec.GetSubmission().GetUserId() != "U1" {
-			t.Errorf("%s went out without the user: %v", o.rec.GetRecordId(), o.rec.GetSubmission())
+		if o.rec().GetSubmission().GetUserId() != "U1" {
+			t.Errorf("%s went out without the user: %v", o.rec().GetRecordId(), o.rec().GetSubmission())
 		}
 	}
 	if len(st.out) != 2 {
@@ -106,13 +107,13 @@ func TestCompletion_SpanTreeClosed(t *testing.T) {
 	pr, st := newTestProcessor(t, DefaultRules())
 	ok := v1.StatusCode_STATUS_CODE_OK
 	grace := pr.cfg.CompletionGrace
-	pr.add(st, "S1", span(1, 0, "submission", 0, time.Second, ok), 0, 10, t0)
+	pr.addEnv(st, "S1", span(1, 0, "submission", 0, time.Second, ok), 0, 10, t0)
 	sub := st.subs["S1"]
 	if !sub.completeAt.Equal(t0.Add(grace)) {
 		t.Fatalf("root alone: complete at %v, want root + grace", sub.completeAt)
 	}
 	// A run-test span whose parent (the judge span) is not there yet.
-	pr.add(st, "S1", span(3, 2, "run-test", v1.Stage_STAGE_JUDGE, time.Second, ok), 1, 10, t0.Add(time.Second))
+	pr.addEnv(st, "S1", span(3, 2, "run-test", v1.Stage_STAGE_JUDGE, time.Second, ok), 1, 10, t0.Add(time.Second))
 	if !sub.completeAt.IsZero() {
 		t.Fatalf("a parent is missing, yet complete at %v", sub.completeAt)
 	}
@@ -120,7 +121,7 @@ func TestCompletion_SpanTreeClosed(t *testing.T) {
 	if st.subs["S1"] == nil {
 		t.Fatal("decided while a referenced parent was missing")
 	}
-	pr.add(st, "S1", span(2, 1, "judge", v1.Stage_STAGE_JUDGE, time.Second, ok), 2, 10, t0.Add(5*time.Second))
+	pr.addEnv(st, "S1", span(2, 1, "judge", v1.Stage_STAGE_JUDGE, time.Second, ok), 2, 10, t0.Add(5*time.Second))
 	if want := t0.Add(5*time.Second + grace); !sub.completeAt.Equal(want) {
 		t.Fatalf("tree closed: complete at %v, want %v", sub.completeAt, want)
 	}
@@ -131,12 +132,12 @@ func TestCompletion_SpanTreeClosed(t *testing.T) {
 func TestCompletion_LogsOnly(t *testing.T) {
 	pr, st := newTestProcessor(t, DefaultRules())
 	l := logIn("f", 0, v1.SeverityNumber_SEVERITY_NUMBER_INFO, "verdict sent")
-	pr.add(st, "S1", logIn("a", 0, v1.SeverityNumber_SEVERITY_NUMBER_INFO, "queued"), 0, 10, t0)
+	pr.addEnv(st, "S1", logIn("a", 0, v1.SeverityNumber_SEVERITY_NUMBER_INFO, "queued"), 0, 10, t0)
 	if !st.subs["S1"].completeAt.IsZero() {
 		t.Fatal("complete without evidence")
 	}
 	l.GetLog().Submission.Stage = v1.Stage_STAGE_FEEDBACK
-	pr.add(st, "S1", l, 1, 10, t0.Add(time.Second))
+	pr.addEnv(st, "S1", l, 1, 10, t0.Add(time.Second))
 	if want := t0.Add(time.Second + pr.cfg.CompletionGrace); !st.subs["S1"].completeAt.Equal(want) {
 		t.Fatalf("complete at %v, want %v", st.subs["S1"].completeAt, want)
 	}
@@ -151,7 +152,7 @@ func TestRetries_SameBatchThreeTimes(t *testing.T) {
 	var off int64
 	send := func(now time.Time) {
 		for _, r := range batch {
-			pr.add(st, "S1", r, off, 10, now)
+			pr.addEnv(st, "S1", r, off, 10, now)
 			off++
 		}
 	}
@@ -189,14 +190,14 @@ func TestLateUpgrade_QueuesDroppedOffsets(t *testing.T) {
 	recs := []*v1.Envelope{span(2, 1, "judge", v1.Stage_STAGE_JUDGE, time.Second, ok), logIn("l1", 2, v1.SeverityNumber_SEVERITY_NUMBER_INFO, "x"),
 		span(1, 0, "s", 0, time.Second, ok)}
 	for i, r := range recs {
-		pr.add(st, key, r, int64(i), 10, t0)
+		pr.addEnv(st, key, r, int64(i), 10, t0)
 	}
 	pr.decideDue(st, t0.Add(time.Minute))
 	if len(st.out) != 0 {
 		t.Fatalf("%d records kept by head sampling; the key was picked to drop them", len(st.out))
 	}
-	pr.add(st, key, logIn("late-err", 2, v1.SeverityNumber_SEVERITY_NUMBER_ERROR, "judge crashed"), 3, 10, t0.Add(2*time.Minute))
-	if len(st.out) != 1 || st.out[0].rec.GetSampling().GetKeptBy() != "late:error" {
+	pr.addEnv(st, key, logIn("late-err", 2, v1.SeverityNumber_SEVERITY_NUMBER_ERROR, "judge crashed"), 3, 10, t0.Add(2*time.Minute))
+	if len(st.out) != 1 || st.out[0].rec().GetSampling().GetKeptBy() != "late:error" {
 		t.Fatalf("late record: %d out, want it kept by late:error", len(st.out))
 	}
 	if len(st.upgrades) != 1 || fmt.Sprint(st.upgrades[0].offsets) != "[0 1 2]" || st.upgrades[0].trigger != 3 {
@@ -206,15 +207,16 @@ func TestLateUpgrade_QueuesDroppedOffsets(t *testing.T) {
 		t.Errorf("watermark %d, want 3 (held at the trigger until the re-read)", wm)
 	}
 	for i, r := range recs {
-		pr.upgraded(st, st.upgrades[0], r, int64(i), t0.Add(2*time.Minute))
+		b, _ := proto.Marshal(r)
+		pr.upgraded(st, st.upgrades[0], r, b, int64(i), t0.Add(2*time.Minute))
 	}
 	st.upgrades = nil
 	if len(st.out) != 4 {
 		t.Errorf("%d out after the upgrade, want 4", len(st.out))
 	}
 	for _, o := range st.out {
-		if o.rec.GetSampling().GetKeptBy() != "late:error" {
-			t.Errorf("%s kept_by %q", o.rec.GetRecordId(), o.rec.GetSampling().GetKeptBy())
+		if o.rec().GetSampling().GetKeptBy() != "late:error" {
+			t.Errorf("%s kept_by %q", o.rec().GetRecordId(), o.rec().GetSampling().GetKeptBy())
 		}
 	}
 }

@@ -37,8 +37,9 @@ func (pr *processor) partition(key string) int32 {
 	return pr.partitionOf(key)
 }
 
-// add takes one raw record of partition st at offset.
-func (pr *processor) add(st *partState, key string, env *v1.Envelope, offset int64, size int, now time.Time) {
+// add takes one raw record of partition st at offset: env decoded from
+// raw, which add does not retain (it keeps a copy while the record is held).
+func (pr *processor) add(st *partState, key string, env *v1.Envelope, raw []byte, offset int64, now time.Time) {
 	st.advance(now)
 	if offset+1 > st.head {
 		st.head = offset + 1
@@ -66,7 +67,7 @@ func (pr *processor) add(st *partState, key string, env *v1.Envelope, offset int
 		return
 	}
 	if dec := st.done[key]; dec != nil && !dec.recovered {
-		pr.late(st, key, dec, env, offset, now)
+		pr.late(st, key, dec, env, raw, offset, now)
 		return
 	}
 	sub := st.subs[key]
@@ -93,8 +94,10 @@ func (pr *processor) add(st *partState, key string, env *v1.Envelope, offset int
 		return
 	}
 	sub.ids[h] = struct{}{}
-	mem := recordMem(size)
-	sub.records = append(sub.records, pendingRecord{env: env, offset: offset, size: size, gen: sub.ctxGen})
+	rec := newPendingRecord(env, raw, offset, false)
+	rec.gen = sub.ctxGen
+	mem := rec.mem()
+	sub.records = append(sub.records, rec)
 	sub.bytes += mem
 	st.bytes += mem
 	sub.lastSeen = now
@@ -108,11 +111,11 @@ func (pr *processor) add(st *partState, key string, env *v1.Envelope, offset int
 	sp := env.GetSpan()
 	if sp != nil {
 		k := spanKey(sp.GetSpanId())
-		if sub.spans[k] == nil {
+		if _, ok := sub.spans[k]; !ok {
 			sub.bytes += spanOverhead
 			st.bytes += spanOverhead
 		}
-		sub.spans[k] = sp
+		sub.spans[k] = spanNode{parent: spanKey(sp.GetParentSpanId()), closing: isCompletion(sp)}
 		sub.ctxs[k] = spanContext(sp, v1.JoinStatus_JOIN_STATUS_SELF)
 		pr.linkTrace(st, sub, sp, offset)
 	}
@@ -124,7 +127,7 @@ func (pr *processor) add(st *partState, key string, env *v1.Envelope, offset int
 	}
 	pr.updateCompletion(st, sub, env, rules, now)
 	if sub.keptBy == "" {
-		pr.evalTail(sub, rules, len(sub.records)-1, sp)
+		pr.evalTail(st, sub, rules, env, len(sub.records)-1, sp)
 	}
 	if sub.keptBy != "" {
 		// Live keep: what can be joined goes out at the next flush.
@@ -133,21 +136,26 @@ func (pr *processor) add(st *partState, key string, env *v1.Envelope, offset int
 }
 
 // evalTail evaluates the tail rules on the record at index i of sub's held
-// records, with the context known now; when it is a span, the rules that
-// read the span context run again on the logs that were added before it
-// (their join just changed). The first rule that fires keeps the
-// submission.
-func (pr *processor) evalTail(sub *submission, rules *Rules, i int, sp *v1.Span) {
+// records (env, decoded), with the context known now; when it is a span,
+// the rules that read the span context run again on the logs that were
+// added before it (their join just changed), decoded again from their raw
+// value. The first rule that fires keeps the submission.
+func (pr *processor) evalTail(st *partState, sub *submission, rules *Rules, env *v1.Envelope, i int, sp *v1.Span) {
 	if sub.rules == nil {
 		sub.rules = rules
 	} else if sub.rules != rules {
 		sub.rulesMixed = true // reloaded meanwhile: all are evaluated again at the decision
 	}
 	r := &sub.records[i]
-	if id := r.env.GetLog().GetSpanId(); len(id) > 0 && sub.spans[spanKey(id)] == nil {
-		r.spanWait = true
+	if id := r.logSpanID(); len(id) > 0 {
+		if _, ok := sub.spans[spanKey(id)]; !ok {
+			r.spanWait = true
+			if rules.logSpanBound {
+				sub.holdDecoded(st, r, env)
+			}
+		}
 	}
-	if name, ok := pr.tailMatch(sub, rules, r.env, allRules); ok {
+	if name, ok := pr.tailMatch(sub, rules, env, allRules); ok {
 		sub.keptBy = name
 		return
 	}
@@ -157,11 +165,22 @@ func (pr *processor) evalTail(sub *submission, rules *Rules, i int, sp *v1.Span)
 	id := sp.GetSpanId()
 	for j := range sub.records {
 		w := &sub.records[j]
-		if !w.spanWait || string(w.env.GetLog().GetSpanId()) != string(id) {
+		if !w.spanWait || string(w.logSpanID()) != string(id) {
 			continue
 		}
 		w.spanWait = false
-		if name, ok := pr.tailMatch(sub, rules, w.env, spanBound); ok {
+		wenv := w.env
+		sub.holdDecoded(st, w, nil)
+		if wenv == nil {
+			if !rules.logSpanBound {
+				continue // no rule a log can match reads the span
+			}
+			var err error
+			if wenv, err = w.decode(); err != nil {
+				continue // it decoded when added
+			}
+		}
+		if name, ok := pr.tailMatch(sub, rules, wenv, spanBound); ok {
 			sub.keptBy = name
 			return
 		}
@@ -326,7 +345,11 @@ func (pr *processor) tailAtDecision(sub *submission, rules *Rules, merged *v1.Su
 		if !all && r.gen == sub.ctxGen {
 			continue
 		}
-		if name, ok := rules.tailMatch(r.env, joinContext(r.env, ctxs), merged, allRules, r.env.Kind()); ok {
+		env, err := r.decode()
+		if err != nil {
+			continue // it decoded when added
+		}
+		if name, ok := rules.tailMatch(env, joinContext(env, ctxs), merged, allRules, r.kind()); ok {
 			return name
 		}
 	}
@@ -376,7 +399,7 @@ func (pr *processor) emitReady(st *partState, sub *submission, now time.Time) {
 	var ready []pendingRecord
 	held := sub.records[:0]
 	for _, r := range sub.records {
-		if id := r.env.GetLog().GetSpanId(); len(id) > 0 && ctxs[spanKey(id)] == nil {
+		if id := r.logSpanID(); len(id) > 0 && ctxs[spanKey(id)] == nil {
 			held = append(held, r)
 			continue
 		}
@@ -390,7 +413,7 @@ func (pr *processor) emitReady(st *partState, sub *submission, now time.Time) {
 	}
 	sub.records = held
 	for _, r := range ready {
-		mem := recordMem(r.size)
+		mem := r.mem()
 		sub.bytes -= mem
 		st.bytes -= mem
 	}
@@ -409,41 +432,67 @@ func (pr *processor) emitAll(st *partState, key string, dec *decision, recs []pe
 	if pr.wall != nil {
 		enrichedAt = pr.wall()
 	}
-	for _, r := range recs {
-		sc := joinContext(r.env, dec.spans)
-		keptBy, rate, ok := dec.keep(r.env, u, rules)
+	for i := range recs {
+		r := &recs[i]
+		keptBy, rate, ok := dec.keep(int(r.level), r.service, u, rules)
 		if !ok {
-			pr.m.dropped.inc(r.env.Kind())
+			pr.m.dropped.inc(r.kind())
 			dec.dropped = append(dec.dropped, r.offset)
 			continue
 		}
-		if r.env.GetLog() != nil {
-			if sc.GetJoin() == v1.JoinStatus_JOIN_STATUS_JOINED {
+		f := enrichedFields{id: r.id, raw: r.raw, spanID: r.spanID, sub: dec.sub, stage: r.stage, keptBy: keptBy, rate: rate,
+			topic: pr.rawTopic, part: st.p, offset: r.offset, enriched: uint64(enrichedAt.UnixNano())}
+		pr.join(&f, r, dec.spans)
+		if !r.span {
+			if f.join == v1.JoinStatus_JOIN_STATUS_JOINED {
 				pr.m.joinHit.Inc()
 			} else {
 				pr.m.joinMiss.Inc()
 			}
 		}
-		er := &v1.EnrichedRecord{
-			SchemaVersion: v1.SchemaVersion, RecordId: r.env.GetRecordId(), Record: r.env, Span: sc,
-			Submission:         recordSubmission(dec.sub, r.env, sc),
-			Sampling:           &v1.Sampling{KeptBy: keptBy, Rate: rate, SampleWeight: 1 / rate},
-			Source:             &v1.SourcePosition{Topic: pr.rawTopic, Partition: st.p, Offset: r.offset},
-			EnrichedAtUnixNano: uint64(enrichedAt.UnixNano()),
-		}
 		if r.offset > mark.maxRaw {
 			mark.maxRaw = r.offset
 		}
-		st.out = append(st.out, output{rec: er, key: key, mark: mark})
-		pr.m.out.inc(r.env.Kind())
+		st.emit(key, mark, &f)
+		pr.m.out.inc(r.kind())
 		n++
 	}
 	return n
 }
 
+// join sets f's span context as joinContext would give it for r: a span's
+// own, a log's span's (joined), or a missing join; and, like
+// recordSubmission, the record's stage from its span when it has none.
+func (pr *processor) join(f *enrichedFields, r *pendingRecord, ctxs map[string]*v1.SpanContext) {
+	switch {
+	case r.span:
+		sc := ctxs[spanKey(r.spanID)]
+		if sc == nil {
+			// Not among the submission's spans (cannot happen for a
+			// held span): its own context.
+			if env, err := r.decode(); err == nil && env.GetSpan() != nil {
+				sc = spanContext(env.GetSpan(), v1.JoinStatus_JOIN_STATUS_SELF)
+			} else {
+				sc = &v1.SpanContext{Join: v1.JoinStatus_JOIN_STATUS_SELF, SpanId: r.spanID}
+			}
+		}
+		f.span, f.join = sc, sc.Join
+	case len(r.spanID) > 0:
+		if sc := ctxs[spanKey(r.spanID)]; sc != nil {
+			f.span, f.join = sc, v1.JoinStatus_JOIN_STATUS_JOINED
+		}
+	}
+	if f.span == nil {
+		f.join = v1.JoinStatus_JOIN_STATUS_MISSING
+	}
+	if f.stage == v1.Stage_STAGE_UNSPECIFIED && f.span != nil {
+		f.stage = f.span.GetStage()
+	}
+}
+
 // keep applies a decision to one record: the whole submission for a tail
 // rule, else the head rate of the record's level and service.
-func (dec *decision) keep(env *v1.Envelope, u float64, rules *Rules) (keptBy string, rate float64, ok bool) {
+func (dec *decision) keep(level int, service string, u float64, rules *Rules) (keptBy string, rate float64, ok bool) {
 	prefix := dec.early.prefix()
 	if dec.late {
 		prefix = "late:"
@@ -451,7 +500,7 @@ func (dec *decision) keep(env *v1.Envelope, u float64, rules *Rules) (keptBy str
 	if dec.keptBy != "" {
 		return prefix + dec.keptBy, 1, true
 	}
-	rate = rules.HeadRate(env.LevelRank(), env.Service())
+	rate = rules.HeadRate(level, service)
 	if rate <= 0 || u >= rate {
 		return "", rate, false
 	}
@@ -483,7 +532,7 @@ func joinContext(env *v1.Envelope, ctxs map[string]*v1.SpanContext) *v1.SpanCont
 // records too). A record that fires a tail rule after a head decision
 // upgrades it: the record goes out, and so do the records head sampling
 // dropped, re-read from the raw topic (kept_by late:<rule>).
-func (pr *processor) late(st *partState, key string, dec *decision, env *v1.Envelope, offset int64, now time.Time) {
+func (pr *processor) late(st *partState, key string, dec *decision, env *v1.Envelope, raw []byte, offset int64, now time.Time) {
 	h := idHash(env.GetRecordId())
 	if !dec.addID(h) {
 		pr.m.retried.Inc()
@@ -507,7 +556,7 @@ func (pr *processor) late(st *partState, key string, dec *decision, env *v1.Enve
 		}
 	}
 	mark := &emitMark{maxRaw: offset, enriched: -1}
-	if pr.emitAll(st, key, dec, []pendingRecord{{env: env, offset: offset}}, mark, rules, now) > 0 {
+	if pr.emitAll(st, key, dec, []pendingRecord{newPendingRecord(env, raw, offset, true)}, mark, rules, now) > 0 {
 		st.marks = append(st.marks, mark)
 	}
 	st.decidedBytes -= dec.bytes
@@ -516,12 +565,12 @@ func (pr *processor) late(st *partState, key string, dec *decision, env *v1.Enve
 }
 
 // upgraded emits a record re-read from the raw topic for a late upgrade.
-func (pr *processor) upgraded(st *partState, up *upgrade, env *v1.Envelope, offset int64, now time.Time) {
+func (pr *processor) upgraded(st *partState, up *upgrade, env *v1.Envelope, raw []byte, offset int64, now time.Time) {
 	if sp := env.GetSpan(); sp != nil {
 		up.dec.spans[spanKey(sp.GetSpanId())] = spanContext(sp, v1.JoinStatus_JOIN_STATUS_SELF)
 	}
 	mark := &emitMark{maxRaw: offset, enriched: -1}
-	if pr.emitAll(st, up.key, up.dec, []pendingRecord{{env: env, offset: offset}}, mark, pr.rules.Load(), now) > 0 {
+	if pr.emitAll(st, up.key, up.dec, []pendingRecord{newPendingRecord(env, raw, offset, true)}, mark, pr.rules.Load(), now) > 0 {
 		st.marks = append(st.marks, mark)
 	}
 }
@@ -644,7 +693,11 @@ func (pr *processor) link(st *partState, link *v1.TraceLink, offset int64, now t
 		return
 	}
 	for _, r := range sub.records {
-		pr.moveToSubmission(st, r.env, r.offset, offset, link.GetSubmission())
+		env, err := r.decode()
+		if err != nil {
+			continue // it decoded when added
+		}
+		pr.moveToSubmission(st, env, r.offset, offset, link.GetSubmission())
 	}
 	st.release(sub)
 }

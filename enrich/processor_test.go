@@ -49,12 +49,12 @@ func logIn(id string, spanRef byte, sev v1.SeverityNumber, body string) *v1.Enve
 // feed adds records in order and decides after the completion grace.
 func feed(pr *processor, st *partState, recs ...*v1.Envelope) map[string]*v1.EnrichedRecord {
 	for i, r := range recs {
-		pr.add(st, "S1", r, int64(i), 10, t0)
+		pr.addEnv(st, "S1", r, int64(i), 10, t0)
 	}
 	pr.decideDue(st, t0.Add(time.Hour))
 	out := map[string]*v1.EnrichedRecord{}
 	for _, o := range st.out {
-		out[o.rec.GetRecordId()] = o.rec
+		out[o.rec().GetRecordId()] = o.rec()
 	}
 	return out
 }
@@ -198,8 +198,8 @@ func TestHeadSampling_ConsistentPerSubmission(t *testing.T) {
 func TestRules_HotReloadKeepsPending(t *testing.T) {
 	pr, st := newTestProcessor(t, DefaultRules())
 	info := v1.SeverityNumber_SEVERITY_NUMBER_INFO
-	pr.add(st, "S1", logIn("l1", 2, info, "needle"), 0, 10, t0)
-	pr.add(st, "S1", span(2, 1, "judge", v1.Stage_STAGE_JUDGE, time.Second, v1.StatusCode_STATUS_CODE_OK), 1, 10, t0)
+	pr.addEnv(st, "S1", logIn("l1", 2, info, "needle"), 0, 10, t0)
+	pr.addEnv(st, "S1", span(2, 1, "judge", v1.Stage_STAGE_JUDGE, time.Second, v1.StatusCode_STATUS_CODE_OK), 1, 10, t0)
 	// A bad file does not compile; the processor keeps its rules.
 	if _, err := ParseRules([]byte("tail:\n  - name: x\n    when: 'body contains'\n")); err == nil {
 		t.Fatal("bad rules accepted")
@@ -212,10 +212,10 @@ func TestRules_HotReloadKeepsPending(t *testing.T) {
 	if len(st.subs) != 1 {
 		t.Fatal("reload dropped pending state")
 	}
-	pr.add(st, "S1", span(1, 0, "s", 0, time.Second, v1.StatusCode_STATUS_CODE_OK), 2, 10, t0)
+	pr.addEnv(st, "S1", span(1, 0, "s", 0, time.Second, v1.StatusCode_STATUS_CODE_OK), 2, 10, t0)
 	pr.decideDue(st, t0.Add(time.Hour))
-	if len(st.out) != 3 || st.out[0].rec.GetSampling().GetKeptBy() != "needle" {
-		t.Fatalf("after reload: %d out, kept_by %q", len(st.out), st.out[0].rec.GetSampling().GetKeptBy())
+	if len(st.out) != 3 || st.out[0].rec().GetSampling().GetKeptBy() != "needle" {
+		t.Fatalf("after reload: %d out, kept_by %q", len(st.out), st.out[0].rec().GetSampling().GetKeptBy())
 	}
 }
 
@@ -249,7 +249,7 @@ func TestLimits_DecideOldestEarly(t *testing.T) {
 	for i := 0; i < 4; i++ {
 		key := fmt.Sprintf("S%d", i)
 		env := logIn(fmt.Sprintf("l%d", i), 0, v1.SeverityNumber_SEVERITY_NUMBER_ERROR, "x")
-		pr.add(st, key, env, int64(i), 10, t0.Add(time.Duration(i)*time.Second))
+		pr.addEnv(st, key, env, int64(i), 10, t0.Add(time.Duration(i)*time.Second))
 	}
 	pr.enforceLimits(map[int32]*partState{0: st}, t0.Add(time.Minute))
 	if len(st.subs) != 2 || st.subs["S0"] != nil || st.subs["S1"] != nil {
@@ -257,8 +257,8 @@ func TestLimits_DecideOldestEarly(t *testing.T) {
 	}
 	// A tail rule that fired while pending names the decision even when
 	// the limits force it (kept_by has no early: prefix then).
-	if len(st.out) != 2 || st.out[0].rec.GetSampling().GetKeptBy() != "error" {
-		t.Errorf("early decisions = %d, kept_by %q", len(st.out), st.out[0].rec.GetSampling().GetKeptBy())
+	if len(st.out) != 2 || st.out[0].rec().GetSampling().GetKeptBy() != "error" {
+		t.Errorf("early decisions = %d, kept_by %q", len(st.out), st.out[0].rec().GetSampling().GetKeptBy())
 	}
 	if wm := st.watermark(); wm != 2 {
 		t.Errorf("watermark %d, want 2 (the oldest still pending)", wm)

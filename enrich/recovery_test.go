@@ -36,7 +36,7 @@ func TestRecovery_MovedContextOnlyRecordNotEmittedAgain(t *testing.T) {
 	}
 	feedFrom := func(st *partState, from int64) {
 		for i := from; i < int64(len(recs)); i++ {
-			pr.add(st, recs[i].key, recs[i].env, i, 100, t0)
+			pr.addEnv(st, recs[i].key, recs[i].env, i, 100, t0)
 		}
 	}
 	feedFrom(st, 0)
@@ -95,12 +95,12 @@ func TestRecovery_KeepsLateUpgrade(t *testing.T) {
 	st := newPartState("raw", 0, 0, 2)
 	st.remember(enrichedRec(t, key, "w1", warn, "head:0.5", 1, 0), t0)
 	st.remember(enrichedRec(t, key, "late-err", lateErr, "late:error", 5, 1), t0)
-	pr.add(st, key, logIn("i9", 0, v1.SeverityNumber_SEVERITY_NUMBER_INFO, "later"), 6, 10, t0)
+	pr.addEnv(st, key, logIn("i9", 0, v1.SeverityNumber_SEVERITY_NUMBER_INFO, "later"), 6, 10, t0)
 	if len(st.out) != 1 {
 		t.Fatalf("info record after an upgrade to late:error not emitted after recovery (decision rebuilt as keptBy=%q late=%v)",
 			st.done[key].keptBy, st.done[key].late)
 	}
-	if kb := st.out[0].rec.GetSampling().GetKeptBy(); kb != "late:error" {
+	if kb := st.out[0].rec().GetSampling().GetKeptBy(); kb != "late:error" {
 		t.Errorf("kept_by %q, want late:error", kb)
 	}
 }
@@ -111,8 +111,8 @@ func TestRecovery_KeepsLatePrefix(t *testing.T) {
 	lateErr := logIn("late-err", 0, v1.SeverityNumber_SEVERITY_NUMBER_ERROR, "panic")
 	st := newPartState("raw", 0, 0, 1)
 	st.remember(enrichedRec(t, "S1", "late-err", lateErr, "late:error", 5, 0), t0)
-	pr.add(st, "S1", logIn("i9", 0, v1.SeverityNumber_SEVERITY_NUMBER_INFO, "later"), 6, 10, t0)
-	if len(st.out) != 1 || st.out[0].rec.GetSampling().GetKeptBy() != "late:error" {
+	pr.addEnv(st, "S1", logIn("i9", 0, v1.SeverityNumber_SEVERITY_NUMBER_INFO, "later"), 6, 10, t0)
+	if len(st.out) != 1 || st.out[0].rec().GetSampling().GetKeptBy() != "late:error" {
 		t.Errorf("out %v, want i9 kept_by late:error", st.out)
 	}
 }
@@ -126,10 +126,10 @@ func TestLimits_LinksHaveTheirOwnBudget(t *testing.T) {
 	pr.cfg.MaxPendingBytes = 1 << 20
 	for i := 0; i < 6000; i++ { // 6000 submissions' links in decided_ttl
 		id := []byte(fmt.Sprintf("trace-%010d", i))
-		pr.add(st, hex.EncodeToString(id), &v1.Envelope{Record: &v1.Envelope_TraceLink{TraceLink: &v1.TraceLink{TraceId: id,
+		pr.addEnv(st, hex.EncodeToString(id), &v1.Envelope{Record: &v1.Envelope_TraceLink{TraceLink: &v1.TraceLink{TraceId: id,
 			Submission: &v1.Submission{SubmitId: fmt.Sprintf("X%d", i)}}}}, int64(i), 60, t0)
 	}
-	pr.add(st, "S1", span(2, 1, "judge", v1.Stage_STAGE_JUDGE, time.Second, v1.StatusCode_STATUS_CODE_OK), 6000, 100, t0)
+	pr.addEnv(st, "S1", span(2, 1, "judge", v1.Stage_STAGE_JUDGE, time.Second, v1.StatusCode_STATUS_CODE_OK), 6000, 100, t0)
 	pr.enforceLimits(map[int32]*partState{0: st}, t0)
 	if st.subs["S1"] == nil {
 		t.Errorf("a fresh submission (1 record) decided early at once: links hold %d bytes of %d", st.decidedBytes, pr.cfg.MaxPendingBytes)
@@ -148,23 +148,23 @@ func TestRecovery_LiveKeepResumes(t *testing.T) {
 	st.remember(enrichedRec(t, "S1", "e1", errLog, "error", 0, 0), t0)
 	st.remember(enrichedRec(t, "S1", "span-2", judge, "error", 1, 1), t0)
 	// Read again from the watermark (0).
-	pr.add(st, "S1", errLog, 0, 10, t0)
-	pr.add(st, "S1", judge, 1, 10, t0)
-	pr.add(st, "S1", logIn("l3", 3, v1.SeverityNumber_SEVERITY_NUMBER_INFO, "test 3"), 2, 10, t0)
+	pr.addEnv(st, "S1", errLog, 0, 10, t0)
+	pr.addEnv(st, "S1", judge, 1, 10, t0)
+	pr.addEnv(st, "S1", logIn("l3", 3, v1.SeverityNumber_SEVERITY_NUMBER_INFO, "test 3"), 2, 10, t0)
 	if len(st.out) != 0 {
 		t.Fatalf("out %v: e1 and span-2 were out already, l3 waits for its span", outIDs(st))
 	}
-	pr.add(st, "S1", span(3, 2, "run-test", v1.Stage_STAGE_JUDGE, time.Second, v1.StatusCode_STATUS_CODE_OK), 3, 10, t0)
+	pr.addEnv(st, "S1", span(3, 2, "run-test", v1.Stage_STAGE_JUDGE, time.Second, v1.StatusCode_STATUS_CODE_OK), 3, 10, t0)
 	got := outIDs(st)
 	if len(got) != 2 || got["l3"] != 1 || got["span-3"] != 1 {
 		t.Fatalf("out %v, want l3 and span-3 once", got)
 	}
 	for _, o := range st.out {
-		if o.rec.GetSampling().GetKeptBy() != "error" {
-			t.Errorf("%s kept_by %q", o.rec.GetRecordId(), o.rec.GetSampling().GetKeptBy())
+		if o.rec().GetSampling().GetKeptBy() != "error" {
+			t.Errorf("%s kept_by %q", o.rec().GetRecordId(), o.rec().GetSampling().GetKeptBy())
 		}
-		if o.rec.GetRecordId() == "l3" && o.rec.GetSpan().GetJoin() != v1.JoinStatus_JOIN_STATUS_JOINED {
-			t.Errorf("l3 unjoined: %v", o.rec.GetSpan())
+		if o.rec().GetRecordId() == "l3" && o.rec().GetSpan().GetJoin() != v1.JoinStatus_JOIN_STATUS_JOINED {
+			t.Errorf("l3 unjoined: %v", o.rec().GetSpan())
 		}
 	}
 }
@@ -179,11 +179,11 @@ func TestRecovery_EmittedSetReleasedPastItsOffsets(t *testing.T) {
 	if st.emittedBytes == 0 || st.held() < st.emittedBytes {
 		t.Fatalf("the recovered ids are not counted: %d bytes, held %d", st.emittedBytes, st.held())
 	}
-	pr.add(st, "S1", e1, 3, 10, t0) // read again: skipped
+	pr.addEnv(st, "S1", e1, 3, 10, t0) // read again: skipped
 	if len(st.out) != 0 || len(st.emitted) != 1 {
 		t.Fatalf("at the last recovered offset: out %d, emitted %d", len(st.out), len(st.emitted))
 	}
-	pr.add(st, "S2", logIn("x", 0, v1.SeverityNumber_SEVERITY_NUMBER_INFO, "x"), 4, 10, t0)
+	pr.addEnv(st, "S2", logIn("x", 0, v1.SeverityNumber_SEVERITY_NUMBER_INFO, "x"), 4, 10, t0)
 	if len(st.emitted) != 0 || st.emittedBytes != 0 {
 		t.Errorf("past every recovered offset the set is still held: %d ids, %d bytes", len(st.emitted), st.emittedBytes)
 	}

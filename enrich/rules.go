@@ -106,6 +106,10 @@ type Rules struct {
 	// subBound: some tail rule reads the submission context, so a
 	// record's result can change as other records complete it.
 	subBound bool
+	// logSpanBound: some tail rule a log can match reads the span
+	// context (evalTail evaluates waiting logs again when their span
+	// arrives).
+	logSpanBound bool
 	// rates by level rank (index 1..6) for services without overrides.
 	levels [7]float64
 }
@@ -175,6 +179,7 @@ func CompileRules(cfg RulesConfig) (*Rules, error) {
 			cr.spanBound = cr.spanBound || readsSpan(f)
 			r.subBound = r.subBound || readsSubmission(f)
 		}
+		r.logSpanBound = r.logSpanBound || cr.spanBound && (cr.kind == "" || cr.kind == v1.KindLog)
 		r.tail = append(r.tail, cr)
 	}
 	if cfg.Completion != "" {

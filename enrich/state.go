@@ -12,15 +12,100 @@ import (
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )
 
-// pendingRecord is a raw record held until it is emitted or dropped.
+// pendingRecord is a raw record held until it is emitted or dropped: its
+// raw value (an exact-size copy, so that it pins no fetch buffer; it goes
+// out verbatim as the enriched record's field 3) and the few fields the
+// join and the decisions read. The decoded Envelope is not kept: it is
+// decoded again (decode) where a rule must see the whole record after it
+// was added, which ctxGen and spanWait make rare.
 type pendingRecord struct {
-	env    *v1.Envelope
+	raw     []byte
+	id      string // record_id
+	service string
+	// spanID is a log's span id (the span it ran in), or a span's own.
+	spanID []byte
 	offset int64
-	size   int
-	gen    uint32 // the submission's ctxGen when the tail rules last saw it
+	gen    uint32   // the submission's ctxGen when the tail rules last saw it
+	stage  v1.Stage // the record's own stage
+	level  int8     // its level rank (v1.Envelope.LevelRank)
+	span   bool     // a span, else a log
 	// spanWait: a log whose span had not arrived when it was added; the
-	// rules that read the span see it again when the span arrives.
+	// rules that read the span see it again when the span arrives. It
+	// keeps its decoded form (env) meanwhile when such rules exist, counted
+	// in mem: the span usually follows within a poll or two, and decoding
+	// every waiting log again cost more than holding it.
 	spanWait bool
+	env      *v1.Envelope
+}
+
+// newPendingRecord is the held form of env, whose wire form is raw: raw is
+// copied when own is false.
+func newPendingRecord(env *v1.Envelope, raw []byte, offset int64, own bool) pendingRecord {
+	if !own {
+		c := make([]byte, len(raw))
+		copy(c, raw)
+		raw = c
+	}
+	r := pendingRecord{raw: raw, id: env.GetRecordId(), service: env.Service(), offset: offset,
+		stage: env.Submission().GetStage(), level: int8(env.LevelRank())}
+	if sp := env.GetSpan(); sp != nil {
+		r.span, r.spanID = true, sp.GetSpanId()
+	} else {
+		r.spanID = env.GetLog().GetSpanId()
+	}
+	return r
+}
+
+// kind is the record's kind, as v1.Envelope.Kind names it.
+func (r *pendingRecord) kind() string {
+	if r.span {
+		return v1.KindSpan
+	}
+	return v1.KindLog
+}
+
+// logSpanID is the span id of the span a log ran in; nil for a span.
+func (r *pendingRecord) logSpanID() []byte {
+	if r.span {
+		return nil
+	}
+	return r.spanID
+}
+
+// decode is the decoded record, decoded again from the held raw value
+// unless it is still held, for a rule that must see the whole record.
+func (r *pendingRecord) decode() (*v1.Envelope, error) {
+	if r.env != nil {
+		return r.env, nil
+	}
+	env := &v1.Envelope{}
+	if err := v1.Unmarshal(r.raw, env); err != nil {
+		return nil, err
+	}
+	return env, nil
+}
+
+// mem is the heap the held record is counted as.
+func (r *pendingRecord) mem() int {
+	if r.env != nil {
+		return recordMem(len(r.raw)) + decodedMem(len(r.raw))
+	}
+	return recordMem(len(r.raw))
+}
+
+// holdDecoded sets the decoded form r holds (nil: none), counting it.
+func (sub *submission) holdDecoded(st *partState, r *pendingRecord, env *v1.Envelope) {
+	d := r.mem()
+	r.env = env
+	d = r.mem() - d
+	sub.bytes += d
+	st.bytes += d
+}
+
+// spanNode is what the span tree needs of a span of a pending submission.
+type spanNode struct {
+	parent  string // spanKey of its parent; "" for a root
+	closing bool   // isCompletion
 }
 
 // submission is the state of one undecided submission.
@@ -30,7 +115,7 @@ type submission struct {
 	// records are the held records: all of them until the submission is
 	// kept live, then only the logs still waiting for their span.
 	records    []pendingRecord
-	spans      map[string]*v1.Span        // by spanKey
+	spans      map[string]spanNode        // by spanKey
 	ctxs       map[string]*v1.SpanContext // the spans' own contexts, by spanKey
 	ids        map[uint64]struct{}        // idHash of every record id seen: client retries are skipped
 	bytes      int
@@ -70,7 +155,7 @@ type submission struct {
 }
 
 func newSubmission(key string, offset int64, now time.Time) *submission {
-	return &submission{key: key, firstOffset: offset, spans: map[string]*v1.Span{}, ctxs: map[string]*v1.SpanContext{}, ids: map[uint64]struct{}{},
+	return &submission{key: key, firstOffset: offset, spans: map[string]spanNode{}, ctxs: map[string]*v1.SpanContext{}, ids: map[uint64]struct{}{},
 		firstSeen: now, spanSub: &v1.Submission{}, logSub: &v1.Submission{}}
 }
 
@@ -99,11 +184,11 @@ func (sub *submission) merged() *v1.Submission {
 func (sub *submission) treeClosed() bool {
 	closing := false
 	for _, sp := range sub.spans {
-		if isCompletion(sp) {
+		if sp.closing {
 			closing = true
 			continue
 		}
-		if p := sp.GetParentSpanId(); len(p) > 0 && sub.spans[spanKey(p)] == nil {
+		if _, ok := sub.spans[sp.parent]; sp.parent != "" && !ok {
 			return false
 		}
 	}
@@ -171,15 +256,17 @@ func movedFromValue(p int32, offset int64) string {
 	return strconv.Itoa(int(p)) + ":" + strconv.FormatInt(offset, 10)
 }
 
-// Memory estimates. Decoded protobuf records take several times their
-// wire size, and a pending submission keeps maps (record ids, spans, span
-// contexts) beside them, so the limits count an estimate of the heap, not
-// wire bytes. Measured by TestLimits_PendingBytesBoundTheHeap on the gen
-// workload (119-byte records, 29 per submission, 5 spans): about 1,020
-// bytes of heap per record, 1,085 under the race detector; the estimate
-// gives about 1,130.
+// Memory estimates. A held record is its raw value (an exact-size copy)
+// and a few decoded fields, and a pending submission keeps maps (record
+// ids, spans, span contexts) beside them, so the limits count an estimate
+// of the heap, not wire bytes. Measured by
+// TestLimits_PendingBytesBoundTheHeap: the heap of thousands of pending
+// submissions is 0.80 of the count on the gen workload (82-byte records,
+// 29 per submission, 5 spans), 0.85 with 1 KiB log bodies (0.82 and 0.86
+// under the race detector).
 const (
-	recordOverhead     = 800  // per held record: structs, slices, its id in the dedup set
+	recordOverhead     = 256  // per held record: structs, slices, its id in the dedup set
+	decodedOverhead    = 640  // per decoded record held (a log waiting for its span): its messages
 	spanOverhead       = 512  // per span of a pending submission: its context and map entries
 	submissionOverhead = 3072 // per pending submission: its maps and merged context
 	decisionOverhead   = 256  // per remembered decision
@@ -189,8 +276,13 @@ const (
 	emittedOverhead    = 48   // per record id known to be out after a recovery
 )
 
-// recordMem is the heap a held raw record of size wire bytes is counted as.
-func recordMem(size int) int { return 2*size + recordOverhead }
+// recordMem is the heap a held raw record of size wire bytes is counted as:
+// its copy (size classes round up by at most an eighth) and its fields.
+func recordMem(size int) int { return size + size/8 + recordOverhead }
+
+// decodedMem is the heap a decoded record of size wire bytes is counted as
+// (pendingRecord.env).
+func decodedMem(size int) int { return 2*size + decodedOverhead }
 
 // mem is the heap a remembered decision is counted as.
 func (d *decision) mem() int {
@@ -268,12 +360,38 @@ func parseKeptBy(keptBy string) (cause earlyCause, late bool, rule string) {
 }
 
 // output is an enriched record ready to produce, with the submission it
-// belongs to (for the enriched-offset bookkeeping).
+// belongs to (for the enriched-offset bookkeeping). key and value are
+// slices of partState.outBuf.
 type output struct {
-	rec  *v1.EnrichedRecord
-	key  string
-	mark *emitMark
+	key, value []byte
+	mark       *emitMark
 }
+
+// emit encodes an enriched record of the submission key into outBuf and
+// queues it for the next transaction.
+func (st *partState) emit(key string, mark *emitMark, f *enrichedFields) {
+	start := len(st.outBuf)
+	st.outBuf = append(st.outBuf, key...)
+	k := len(st.outBuf)
+	st.outBuf = appendEnriched(st.outBuf, f)
+	st.out = append(st.out, output{key: st.outBuf[start:k:k], value: st.outBuf[k:len(st.outBuf):len(st.outBuf)], mark: mark})
+}
+
+// flushed forgets the output of a committed transaction. outBuf is reused:
+// every record that pointed into it was produced (the transaction's flush
+// waited for all of them), unless it grew past outBufKeep.
+func (st *partState) flushed() {
+	clear(st.out)
+	st.out, st.extra = st.out[:0], st.extra[:0]
+	st.outBuf = st.outBuf[:0]
+	if cap(st.outBuf) > outBufKeep {
+		st.outBuf = nil
+	}
+	st.movedBelow = max(st.movedBelow, st.movePending)
+}
+
+// outBufKeep is the largest output buffer kept for the next transaction.
+const outBufKeep = 4 << 20
 
 // partState is everything the enricher holds for one raw partition. It is
 // owned by the enricher's loop; nothing else touches it.
@@ -312,6 +430,9 @@ type partState struct {
 	enrichedNext int64
 	committed    int64 // last committed raw offset (the watermark)
 	out          []output
+	// outBuf holds the keys and values of out, encoded; reused after a
+	// committed transaction.
+	outBuf []byte
 	// extra are records written elsewhere in the same transaction: raw
 	// records re-produced to their right partition (misrouted, or
 	// context-only records of a linked trace), trace links, and
@@ -479,14 +600,3 @@ func mergeSubmission(dst, src *v1.Submission) bool {
 
 // spanKey is the map key of a span id.
 func spanKey(id []byte) string { return string(id) }
-
-// recordSubmission is the submission context of one record: the merged
-// context of its submission, with the record's own stage (or its span's).
-func recordSubmission(merged *v1.Submission, env *v1.Envelope, sc *v1.SpanContext) *v1.Submission {
-	s := proto.Clone(merged).(*v1.Submission)
-	s.Stage = env.Submission().GetStage()
-	if s.Stage == v1.Stage_STAGE_UNSPECIFIED && sc != nil {
-		s.Stage = sc.GetStage()
-	}
-	return s
-}

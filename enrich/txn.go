@@ -69,8 +69,7 @@ func (e *Enricher) flush(runCtx context.Context) (bool, error) {
 		e.m.txn("committed")
 		e.committedTo(commits)
 		for _, st := range e.states {
-			st.out, st.extra = st.out[:0], st.extra[:0]
-			st.movedBelow = max(st.movedBelow, st.movePending)
+			st.flushed()
 		}
 		return true, nil
 	}
@@ -131,26 +130,31 @@ func (e *Enricher) transact(ctx context.Context, parts []int32, commits map[int3
 		}
 		errMu <- struct{}{}
 	}
+	n := 0
+	for _, p := range parts {
+		n += len(e.states[p].out)
+	}
+	// The records are reused by the next transaction once this one
+	// committed: its flush waited for every record produced. After a
+	// failure the client may still hold them: they are left to it.
+	if cap(e.recs) < n {
+		e.recs = make([]kgo.Record, n)
+	}
+	recs := e.recs[:n]
+	e.recs = nil
+	n = 0
+	promise := func(_ *kgo.Record, err error) {
+		if err != nil {
+			setErr(err)
+		}
+	}
 	for _, p := range parts {
 		st := e.states[p]
 		for _, o := range st.out {
-			b, err := proto.Marshal(o.rec)
-			if err != nil {
-				return fmt.Errorf("encoding enriched record %s: %w", o.rec.GetRecordId(), err)
-			}
-			mark := o.mark
-			e.cl.Produce(ctx, &kgo.Record{Topic: e.topics.Enriched, Partition: p, Key: []byte(o.key), Value: b},
-				func(r *kgo.Record, err error) {
-					if err != nil {
-						setErr(err)
-						return
-					}
-					// Promises run in order per partition, so the first
-					// offset seen is the submission's first record.
-					if mark.enriched < 0 {
-						mark.enriched = r.Offset
-					}
-				})
+			r := &recs[n]
+			n++
+			*r = kgo.Record{Topic: e.topics.Enriched, Partition: p, Key: o.key, Value: o.value}
+			e.cl.Produce(ctx, r, promise)
 		}
 		for _, r := range st.extra {
 			e.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
@@ -175,12 +179,18 @@ func (e *Enricher) transact(ctx context.Context, parts []int32, commits map[int3
 	if err != nil {
 		return fmt.Errorf("producing: %w", err)
 	}
+	// Records are produced in order per partition, so the first offset
+	// seen of a mark is its submission's first record.
+	n = 0
 	for _, p := range parts {
 		st := e.states[p]
 		for _, o := range st.out {
-			if o.mark.enriched >= 0 && o.mark.enriched+1 > st.enrichedNext {
-				st.enrichedNext = o.mark.enriched + 1
+			off := recs[n].Offset
+			n++
+			if o.mark.enriched < 0 {
+				o.mark.enriched = off
 			}
+			st.enrichedNext = max(st.enrichedNext, off+1)
 		}
 	}
 	if len(commits) > 0 {
@@ -196,6 +206,8 @@ func (e *Enricher) transact(ctx context.Context, parts []int32, commits map[int3
 			e.untilExtra[p] = max(e.untilExtra[p], end)
 		}
 	}
+	clear(recs) // references to the partitions' output buffers
+	e.recs = recs[:0]
 	return nil
 }
 

@@ -81,7 +81,7 @@ func (e *Enricher) runUpgrades(ctx context.Context, now time.Time) {
 			if up := ups[r.Offset]; up != nil {
 				var env v1.Envelope
 				if proto.Unmarshal(r.Value, &env) == nil && env.GetRecord() != nil {
-					e.pr.upgraded(st, up, &env, r.Offset, now)
+					e.pr.upgraded(st, up, &env, r.Value, r.Offset, now)
 				}
 				delete(ups, r.Offset)
 			}
