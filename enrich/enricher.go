@@ -102,6 +102,9 @@ type Enricher struct {
 	untilDone      chan struct{}
 	untilCommitted map[int32]int64 // committed watermark per bounded partition
 	untilChecked   time.Time       // last fetch of other members' progress
+	// heap starts a garbage collection when the heap is far above
+	// pending_bytes (heapbound.go).
+	heap *heapBound
 	// recs are the enriched records of the last transaction, reused by
 	// the next (txn.go transact).
 	recs []kgo.Record
@@ -227,6 +230,7 @@ func New(cfg Config, topics Topics, rules *Rules, base []kgo.Opt, deps Deps) (*E
 	}
 	e := &Enricher{cfg: cfg, topics: topics, base: base, logger: deps.Logger, m: newMetrics(deps.Registerer), now: deps.Now,
 		states: map[int32]*partState{}, ready: make(chan struct{}), startup: deps.Startup}
+	e.heap = newHeapBound(e.m.forcedGC)
 	e.keyPart = kgo.StickyKeyPartitioner(nil).ForTopic(topics.Raw)
 	e.listEnds = func(ctx context.Context) (kadm.ListedOffsets, error) {
 		return e.adm.ListCommittedOffsets(ctx, topics.Raw)
@@ -291,6 +295,7 @@ func (e *Enricher) Run(ctx context.Context) error {
 	probeDone := make(chan struct{})
 	go func() { defer close(probeDone); e.probeEnds(probeCtx) }()
 	defer func() { stopProbe(); <-probeDone }()
+	defer e.heap.wait()
 	lastFlush := e.now()
 	for ctx.Err() == nil {
 		pctx, cancel := context.WithTimeout(ctx, e.cfg.FlushInterval)
@@ -318,6 +323,7 @@ func (e *Enricher) Run(ctx context.Context) error {
 		e.decideReached(now)
 		e.runUpgrades(ctx, now)
 		e.pr.enforceLimits(e.states, now)
+		e.heap.check(e.pr.held)
 		e.m.oldestPending.Set(oldestPendingAge(e.states, now).Seconds())
 		var (
 			err       error

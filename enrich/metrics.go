@@ -58,6 +58,7 @@ type metrics struct {
 	recovered         prometheus.Counter
 	undecodable       prometheus.Counter
 	txns              *prometheus.CounterVec
+	forcedGC          prometheus.Counter
 	committed         *prometheus.GaugeVec
 	// counts are the numbers of Enricher.Stats.
 	counts counters
@@ -120,6 +121,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Raw records read again after an assignment whose enriched record was already out."}),
 		undecodable: prometheus.NewCounter(prometheus.CounterOpts{Name: "logweave_enrich_undecodable_total",
 			Help: "Raw records that are not an Envelope, sent to the DLQ."}),
+		forcedGC: prometheus.NewCounter(prometheus.CounterOpts{Name: "logweave_enrich_forced_gc_total",
+			Help: "Garbage collections the enricher started because the Go heap was above twice pending_bytes plus 32 MiB, with garbage to collect."}),
 		txns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "logweave_enrich_transactions_total",
 			Help: "Transactions and offset commits, by result (committed, aborted, offsets_only)."}, []string{"result"}),
 		committed: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "logweave_enrich_committed_offset",
@@ -139,6 +142,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.dropped = newKindCounters(m.recordsDropped, &m.counts.dropped)
 	m.joinHit, m.joinMiss = m.join.WithLabelValues("hit"), m.join.WithLabelValues("miss")
 	reg.MustRegister(m.recordsIn, m.recordsOut, m.recordsDropped, m.join, m.decisions, m.decisionLatency, m.pendingSubs,
-		m.pendingBytes, m.oldestPending, m.misrouted, m.late, m.early, m.forgotten, m.retried, m.liveEmitted, m.upgrades, m.links, m.linksForgotten, m.recovered, m.undecodable, m.txns, m.committed)
+		m.pendingBytes, m.oldestPending, m.misrouted, m.late, m.early, m.forgotten, m.retried, m.liveEmitted, m.upgrades, m.links, m.linksForgotten, m.recovered, m.undecodable, m.txns, m.committed, m.forcedGC)
 	return m
 }

@@ -28,6 +28,9 @@ type processor struct {
 	// wall is the wall clock, for enriched_at; nil: the time the caller
 	// passes (the partition's read clock, clock.go).
 	wall func() time.Time
+	// held is the estimated heap of all partitions (pending_bytes) as
+	// enforceLimits last counted it.
+	held int
 }
 
 func (pr *processor) partition(key string) int32 {
@@ -607,6 +610,7 @@ func (pr *processor) enforceLimits(states map[int32]*partState, now time.Time) {
 		pr.m.pendingSubs.Set(float64(n))
 		pr.m.counts.pending.Store(int64(n))
 		pr.m.pendingBytes.Set(float64(bytes))
+		pr.held = bytes
 		if n <= pr.cfg.MaxPendingSubmissions && bytes <= pr.cfg.MaxPendingBytes {
 			return
 		}

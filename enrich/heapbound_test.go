@@ -1,0 +1,80 @@
+package enrich
+
+import (
+	"runtime"
+	rtmetrics "runtime/metrics"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func heapObjects() uint64 {
+	s := []rtmetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	rtmetrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// garbage allocates n bytes in 1 KiB objects, like held records.
+func garbage(n int) [][]byte {
+	out := make([][]byte, 0, n>>10)
+	for i := 0; i < n>>10; i++ {
+		out = append(out, make([]byte, 1<<10))
+	}
+	return out
+}
+
+// After pending_bytes fell by more than half, the records released are
+// collected at once instead of staying in the heap until as much was
+// allocated again (issue 16: 900 MiB of heap for 118 MiB pending through
+// late_window after the bench's backlog).
+func TestHeapBound_CollectsAfterBulkRelease(t *testing.T) {
+	forced := prometheus.NewCounter(prometheus.CounterOpts{Name: "forced"})
+	h := newHeapBound(forced)
+	held := garbage(128 << 20)
+	runtime.GC()
+	h.check(128 << 20) // sees the cycle: pending_bytes 128 MiB then
+	runtime.KeepAlive(held)
+	held = nil // released, like records of decided submissions
+	before := heapObjects()
+	if !h.check(1 << 20) {
+		t.Fatalf("no collection started with %d MiB of heap objects for 1 MiB pending (fell from 128 MiB)", before>>20)
+	}
+	h.wait()
+	after := heapObjects()
+	t.Logf("heap objects %d MiB -> %d MiB", before>>20, after>>20)
+	if before-after < 100<<20 {
+		t.Errorf("heap objects %d MiB -> %d MiB: the released 128 MiB were not collected", before>>20, after>>20)
+	}
+	if n := testutil.ToFloat64(forced); n != 1 {
+		t.Errorf("logweave_enrich_forced_gc_total %v, want 1", n)
+	}
+	runtime.KeepAlive(held)
+}
+
+// In steady state (pending_bytes not falling) it starts nothing, whatever
+// the heap: a forced cycle costs as much as one of the GC's own.
+func TestHeapBound_NothingInSteadyState(t *testing.T) {
+	h := newHeapBound(prometheus.NewCounter(prometheus.CounterOpts{Name: "forced"}))
+	calls := 0
+	h.gc = func() { calls++; runtime.GC() }
+	runtime.GC()
+	h.check(8 << 20)
+	junk := garbage(96 << 20)
+	runtime.KeepAlive(junk)
+	junk = nil
+	for i := 0; i < 3; i++ {
+		if h.check(8 << 20) {
+			t.Fatalf("a collection started with pending_bytes steady at 8 MiB")
+		}
+	}
+	// Falling by half but by less than 32 MiB: not worth a cycle either.
+	if h.check(4<<20) || h.check(3<<20) {
+		t.Fatalf("a collection started when pending_bytes fell by less than 32 MiB")
+	}
+	h.wait()
+	if calls != 0 {
+		t.Errorf("%d collections", calls)
+	}
+	runtime.KeepAlive(junk)
+}
