@@ -15,7 +15,6 @@ import (
 // decoded record would (TestEmit_MatchesGolden, TestAppendEnriched_MatchesProto)
 // without re-encoding the raw record or building the message.
 type enrichedFields struct {
-	id  string
 	raw []byte
 	// span is the span context to write with its join set to join; nil
 	// writes a missing join for spanID.
@@ -35,7 +34,7 @@ type enrichedFields struct {
 // appendEnriched appends the wire form of f to b.
 func appendEnriched(b []byte, f *enrichedFields) []byte {
 	b = appendVarintField(b, 1, uint64(v1.SchemaVersion))
-	b = appendStringField(b, 2, f.id)
+	b = appendBytesField(b, 2, recordIDOf(f.raw))
 	b = protowire.AppendTag(b, 3, protowire.BytesType)
 	b = protowire.AppendBytes(b, f.raw)
 	b = protowire.AppendTag(b, 4, protowire.BytesType)
@@ -60,6 +59,35 @@ func appendEnriched(b []byte, f *enrichedFields) []byte {
 		b = protowire.AppendFixed64(b, f.enriched)
 	}
 	return b
+}
+
+// recordIDOf is the record_id of a raw Envelope's wire form, as a decoder
+// reads it: the last field 2 of the length-delimited wire type (one of
+// another wire type is an unknown field); nil without. Held records do not
+// keep it decoded.
+func recordIDOf(raw []byte) []byte {
+	var id []byte
+	for len(raw) > 0 {
+		num, typ, n := protowire.ConsumeTag(raw)
+		if n < 0 {
+			return id
+		}
+		raw = raw[n:]
+		if num == 2 && typ == protowire.BytesType {
+			v, m := protowire.ConsumeBytes(raw)
+			if m < 0 {
+				return id
+			}
+			id, raw = v, raw[m:]
+			continue
+		}
+		m := protowire.ConsumeFieldValue(num, typ, raw)
+		if m < 0 {
+			return id
+		}
+		raw = raw[m:]
+	}
+	return id
 }
 
 // spanContextSize is the size of the span context appendSpanContext writes.

@@ -99,6 +99,7 @@ func (pr *processor) add(st *partState, key string, env *v1.Envelope, raw []byte
 	sub.ids[h] = struct{}{}
 	rec := newPendingRecord(env, raw, offset, false)
 	rec.gen = sub.ctxGen
+	rec.service = st.intern(rec.service)
 	mem := rec.mem()
 	sub.records = append(sub.records, rec)
 	sub.bytes += mem
@@ -443,7 +444,7 @@ func (pr *processor) emitAll(st *partState, key string, dec *decision, recs []pe
 			dec.dropped = append(dec.dropped, r.offset)
 			continue
 		}
-		f := enrichedFields{id: r.id, raw: r.raw, spanID: r.spanID, sub: dec.sub, stage: r.stage, keptBy: keptBy, rate: rate,
+		f := enrichedFields{raw: r.raw, spanID: r.spanID, sub: dec.sub, stage: r.stage, keptBy: keptBy, rate: rate,
 			topic: pr.rawTopic, part: st.p, offset: r.offset, enriched: uint64(enrichedAt.UnixNano())}
 		pr.join(&f, r, dec.spans)
 		if !r.span {

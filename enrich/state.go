@@ -20,7 +20,6 @@ import (
 // was added, which ctxGen and spanWait make rare.
 type pendingRecord struct {
 	raw     []byte
-	id      string // record_id
 	service string
 	// spanID is a log's span id (the span it ran in), or a span's own.
 	spanID []byte
@@ -46,7 +45,7 @@ func newPendingRecord(env *v1.Envelope, raw []byte, offset int64, own bool) pend
 		copy(c, raw)
 		raw = c
 	}
-	r := pendingRecord{raw: raw, id: env.GetRecordId(), service: env.Service(), offset: offset,
+	r := pendingRecord{raw: raw, service: env.Service(), offset: offset,
 		stage: env.Submission().GetStage(), level: int8(env.LevelRank())}
 	if sp := env.GetSpan(); sp != nil {
 		r.span, r.spanID = true, sp.GetSpanId()
@@ -261,11 +260,10 @@ func movedFromValue(p int32, offset int64) string {
 // ids, spans, span contexts) beside them, so the limits count an estimate
 // of the heap, not wire bytes. Measured by
 // TestLimits_PendingBytesBoundTheHeap: the heap of thousands of pending
-// submissions is 0.80 of the count on the gen workload (82-byte records,
-// 29 per submission, 5 spans), 0.85 with 1 KiB log bodies (0.82 and 0.86
-// under the race detector).
+// submissions is 0.79 of the count on the gen workload (82-byte records,
+// 29 per submission, 5 spans), 0.85 with 1 KiB log bodies.
 const (
-	recordOverhead     = 256  // per held record: structs, slices, its id in the dedup set
+	recordOverhead     = 232  // per held record: structs, slices, its id in the dedup set
 	decodedOverhead    = 640  // per decoded record held (a log waiting for its span): its messages
 	spanOverhead       = 512  // per span of a pending submission: its context and map entries
 	submissionOverhead = 3072 // per pending submission: its maps and merged context
@@ -452,6 +450,8 @@ type partState struct {
 	// holds keep head-sampled submissions re-readable for late_window, in
 	// decision order.
 	holds []lateHold
+	// names are the service names interned (intern).
+	names map[string]string
 }
 
 // advance moves the partition's clock to now (never back).
@@ -478,6 +478,24 @@ func newPartState(topic string, p int32, committed, enrichedNext int64) *partSta
 	return &partState{p: p, topic: topic, subs: map[string]*submission{}, done: map[string]*decision{}, links: map[string]*traceLink{},
 		emitted: map[string]bool{}, recovered: map[string]*emitMark{}, head: committed, committed: committed, enrichedNext: enrichedNext}
 }
+
+// intern is s, or an equal string held already: the records of a partition
+// share their few service names instead of each holding its own copy. At
+// most maxInterned names are kept.
+func (st *partState) intern(s string) string {
+	if v, ok := st.names[s]; ok {
+		return v
+	}
+	if len(st.names) < maxInterned {
+		if st.names == nil {
+			st.names = map[string]string{}
+		}
+		st.names[s] = s
+	}
+	return s
+}
+
+const maxInterned = 1024
 
 // held is the estimated heap the partition holds: records of undecided
 // submissions, remembered decisions and decided entries of order.
