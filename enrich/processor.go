@@ -446,7 +446,7 @@ func (pr *processor) emitAll(st *partState, key string, dec *decision, recs []pe
 		}
 		f := enrichedFields{raw: r.raw, spanID: r.spanID, sub: dec.sub, stage: r.stage, keptBy: keptBy, rate: rate,
 			topic: pr.rawTopic, part: st.p, offset: r.offset, enriched: uint64(enrichedAt.UnixNano())}
-		pr.join(&f, r, dec.spans)
+		joinFields(&f, r, dec.spans)
 		if !r.span {
 			if f.join == v1.JoinStatus_JOIN_STATUS_JOINED {
 				pr.m.joinHit.Inc()
@@ -464,10 +464,10 @@ func (pr *processor) emitAll(st *partState, key string, dec *decision, recs []pe
 	return n
 }
 
-// join sets f's span context as joinContext would give it for r: a span's
-// own, a log's span's (joined), or a missing join; and, like
-// recordSubmission, the record's stage from its span when it has none.
-func (pr *processor) join(f *enrichedFields, r *pendingRecord, ctxs map[string]*v1.SpanContext) {
+// joinFields sets f's span context as joinContext gives it for r: a span's
+// own, a log's span's (joined), or a missing join; and the record's stage,
+// its own or else its span's.
+func joinFields(f *enrichedFields, r *pendingRecord, ctxs map[string]*v1.SpanContext) {
 	switch {
 	case r.span:
 		sc := ctxs[spanKey(r.spanID)]
