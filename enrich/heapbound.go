@@ -9,34 +9,38 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// heapBound collects the garbage of records released in bulk. Between two
-// garbage collections the Go heap grows to twice what was live at the last
-// one (GOGC 100), so after much of what the enricher held was released at
-// once (decisions forced by max_pending_bytes, the end of a backlog, a
-// partition revoked) the heap keeps the released records until the next
-// cycle, which comes only once as much was allocated again: on an idle
-// enricher, never. The bench showed 900 MiB of heap in use for 118 MiB of
-// pending_bytes for the 30 s of late_window after its backlog.
+// heapBound keeps the Go heap in use near twice what the enricher counts
+// as held (pending_bytes) plus heapSlack, with collections of its own where
+// the collector's pacing would not:
 //
-// check, called once per loop turn with pending_bytes, starts a collection
-// in the background when pending_bytes fell to less than half of what it
-// was at the last cycle, by at least heapSlack, and the heap in use is
-// above twice pending_bytes plus heapSlack. It runs a second cycle at once
-// if the first left the heap above that (records released while the first
-// was marking survive it). In steady state (pending_bytes near its limit,
-// or growing) it does nothing: forced cycles cost as much as the GC's own,
-// and they are only worth it when a large part of the heap just became
-// garbage. It reads the heap from runtime/metrics, which does not stop the
-// world.
+//   - After much of what was held was released at once (decisions forced
+//     by max_pending_bytes, the end of a backlog, a partition revoked), the
+//     collector (GOGC 100) keeps the released records until as much was
+//     allocated again: on an idle enricher, never. The bench showed 900 MiB
+//     of heap for 118 MiB of pending_bytes for the 30 s of late_window
+//     after its backlog. So when what the last cycle found live is over the
+//     bound and pending_bytes fell by heapSlack or more since the last
+//     collection started here, one is started.
+//   - At its own peaks the heap reaches twice what was live at the last
+//     cycle, and what the count leaves out (fetch buffers, output waiting
+//     for its transaction, the runtime) doubles too: the bench's heap
+//     peaked 75 MiB above the bound. So when the heap nears the bound (its
+//     last sixteenth) with a third of it garbage, and pending_bytes is at
+//     least 64 MiB, a collection is started a little before the
+//     collector's own would be.
+//
+// A collection runs in the background, one at a time, with a second cycle
+// at once if the first left the heap over the bound (records released
+// while it was marking survive it). check reads the heap from
+// runtime/metrics, which does not stop the world.
 type heapBound struct {
 	samples []rtmetrics.Sample
 	running atomic.Bool
 	wg      sync.WaitGroup
 	forced  prometheus.Counter
-	// cycles is the GC cycle count last seen, heldAtCycle pending_bytes
-	// then.
-	cycles      uint64
-	heldAtCycle int
+	// heldMax is the highest pending_bytes seen since the last
+	// collection check started.
+	heldMax int
 	// gc is runtime.GC; tests replace it.
 	gc func()
 }
@@ -44,25 +48,35 @@ type heapBound struct {
 const heapSlack = 32 << 20
 
 func newHeapBound(forced prometheus.Counter) *heapBound {
-	return &heapBound{forced: forced, gc: runtime.GC, samples: []rtmetrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}}
+	return &heapBound{forced: forced, gc: runtime.GC, samples: []rtmetrics.Sample{
+		{Name: "/memory/classes/heap/objects:bytes"}, // objects, live or not yet swept
+		{Name: "/memory/classes/heap/unused:bytes"},  // free space in spans in use
+		{Name: "/gc/heap/live:bytes"},                // marked live by the last cycle
+	}}
 }
 
-// check starts a collection when pending_bytes (held) fell by more than
-// half since the last cycle and the heap is over twice it plus heapSlack;
-// it says whether it did.
+// check starts a collection when the heap is over the bound (see
+// heapBound); it says whether it did.
 func (h *heapBound) check(held int) bool {
 	if h.running.Load() {
 		return false
 	}
+	h.heldMax = max(h.heldMax, held)
 	rtmetrics.Read(h.samples)
-	if c := h.samples[0].Value.Uint64(); c != h.cycles {
-		h.cycles, h.heldAtCycle = c, held
+	objects, unused, live := h.samples[0].Value.Uint64(), h.samples[1].Value.Uint64(), h.samples[2].Value.Uint64()
+	inuse, bound := objects+unused, 2*uint64(held)+heapSlack
+	// Released: what the last cycle found live is over the bound, and
+	// pending_bytes fell by heapSlack or more since the last collection
+	// started here (so a live heap the count leaves out does not start
+	// cycle after cycle).
+	released := inuse > bound && live > bound && h.heldMax-held >= heapSlack
+	// Peak: the heap nears the bound with a third of it garbage; the
+	// collector's own cycle would start later.
+	peak := held >= 2*heapSlack && inuse > bound-bound/16 && objects >= live+live/2
+	if !released && !peak {
 		return false
 	}
-	h.heldAtCycle = max(h.heldAtCycle, held)
-	if held*2 >= h.heldAtCycle || h.heldAtCycle-held < heapSlack || !h.over(held) {
-		return false
-	}
+	h.heldMax = held
 	h.running.Store(true)
 	h.forced.Inc()
 	h.wg.Add(1)

@@ -2,6 +2,7 @@ package enrich
 
 import (
 	"runtime"
+	"runtime/debug"
 	rtmetrics "runtime/metrics"
 	"testing"
 
@@ -77,4 +78,31 @@ func TestHeapBound_NothingInSteadyState(t *testing.T) {
 		t.Errorf("%d collections", calls)
 	}
 	runtime.KeepAlive(junk)
+}
+
+// Near its own peak (a third of the heap garbage, the heap in the last
+// sixteenth below twice pending_bytes plus 32 MiB), a collection starts
+// before the heap passes the bound.
+func TestHeapBound_CollectsBeforeThePeak(t *testing.T) {
+	h := newHeapBound(prometheus.NewCounter(prometheus.CounterOpts{Name: "forced"}))
+	old := debug.SetGCPercent(-1) // no cycle of the collector's own meanwhile
+	defer debug.SetGCPercent(old)
+	live := garbage(64 << 20)
+	runtime.GC()
+	const held = 64 << 20 // bound 160 MiB
+	if h.check(held) {
+		t.Fatal("a collection started with the heap at what is live")
+	}
+	junk := garbage(100 << 20)
+	runtime.KeepAlive(junk)
+	junk = nil
+	before := heapObjects()
+	if !h.check(held) {
+		t.Fatalf("no collection started with %d MiB of heap objects, 64 MiB live, for a bound of 160 MiB", before>>20)
+	}
+	h.wait()
+	if after := heapObjects(); before-after < 80<<20 {
+		t.Errorf("heap objects %d MiB -> %d MiB: the garbage was not collected", before>>20, after>>20)
+	}
+	runtime.KeepAlive(live)
 }
