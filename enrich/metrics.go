@@ -122,7 +122,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		undecodable: prometheus.NewCounter(prometheus.CounterOpts{Name: "logweave_enrich_undecodable_total",
 			Help: "Raw records that are not an Envelope, sent to the DLQ."}),
 		forcedGC: prometheus.NewCounter(prometheus.CounterOpts{Name: "logweave_enrich_forced_gc_total",
-			Help: "Garbage collections the enricher started because the Go heap was above twice pending_bytes plus 32 MiB, with garbage to collect."}),
+			Help: "Garbage collections the enricher started because the Go heap neared or passed twice pending_bytes plus 32 MiB with garbage to collect: near the collector's peaks, and after a bulk release."}),
 		txns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "logweave_enrich_transactions_total",
 			Help: "Transactions and offset commits, by result (committed, aborted, offsets_only)."}, []string{"result"}),
 		committed: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "logweave_enrich_committed_offset",
