@@ -2,6 +2,7 @@ package enrich
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"flag"
 	"os"
 	"path/filepath"
@@ -79,10 +80,11 @@ func goldenRun(t *testing.T, rules RulesConfig) [][]byte {
 	pr.wall = func() time.Time { return t0.Add(time.Hour) }
 	add := func(i int, now time.Time) {
 		var env v1.Envelope
-		if err := v1.Unmarshal(values[i], &env); err != nil {
+		raw, err := ownDecode(values[i], &env)
+		if err != nil {
 			t.Fatalf("record %d: %v", i, err)
 		}
-		pr.add(st, keys[i], &env, values[i], int64(i), now)
+		pr.add(st, keys[i], &env, raw, int64(i), now)
 	}
 	for i := 0; i < lateAt; i++ {
 		add(i, t0)
@@ -184,13 +186,14 @@ func FuzzEmit(f *testing.F) {
 	at := t0.Add(time.Hour)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var env v1.Envelope
-		if v1.Unmarshal(b, &env) != nil || env.GetLog() == nil && env.GetSpan() == nil {
+		raw, err := ownDecode(b, &env)
+		if err != nil || env.GetLog() == nil && env.GetSpan() == nil {
 			return
 		}
 		pr, st := newTestProcessor(t, keepAll)
 		pr.rules.Store(rules)
 		pr.wall = func() time.Time { return at }
-		pr.add(st, "K", &env, b, 7, t0)
+		pr.add(st, "K", &env, raw, 7, t0)
 		sub := st.subs["K"]
 		if sub == nil {
 			t.Fatal("the record was not held")
@@ -223,4 +226,67 @@ func FuzzEmit(f *testing.F) {
 			t.Fatalf("enriched record differs:\n got %v\nwant %v", &got, &want)
 		}
 	})
+}
+
+// Records are decoded without copying their strings (ownDecode): they
+// point into the record's own raw copy, which lives as long as the held
+// record. What outlives it (the decision's span contexts and submission
+// context, trace links, interned service names) must be copies: after
+// everything is decided, every raw copy is overwritten, and what is kept
+// must still read right.
+func TestAdd_KeptValuesOutliveTheRawRecords(t *testing.T) {
+	pr, st := newTestProcessor(t, DefaultRules())
+	var raws [][]byte
+	add := func(key string, e *v1.Envelope, off int64) {
+		t.Helper()
+		b, err := proto.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var env v1.Envelope
+		raw, err := ownDecode(b, &env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raws = append(raws, raw)
+		pr.add(st, key, &env, raw, off, t0)
+	}
+	sub := &v1.Submission{SubmitId: "S1", UserId: "U1", ProblemId: "P1", Lang: "go", SubmissionSeq: proto.Uint32(3)}
+	add("S1", &v1.Envelope{RecordId: "root", Record: &v1.Envelope_Span{Span: &v1.Span{TraceId: trace, SpanId: spanID(1), Name: "submission",
+		Service: "gateway-svc", Submission: sub, Status: &v1.Status{Code: v1.StatusCode_STATUS_CODE_OK, Message: "fine"}}}}, 0)
+	add("S1", &v1.Envelope{RecordId: "judge", Record: &v1.Envelope_Span{Span: &v1.Span{TraceId: trace, SpanId: spanID(2), ParentSpanId: spanID(1),
+		Name: "judge", Service: "judge-svc", Submission: &v1.Submission{SubmitId: "S1", Stage: v1.Stage_STAGE_JUDGE},
+		Status: &v1.Status{Code: v1.StatusCode_STATUS_CODE_OK, Message: "judged"}}}}, 1)
+	add("S1", &v1.Envelope{RecordId: "log", Record: &v1.Envelope_Log{Log: &v1.Log{Body: "ok", Service: "judge-svc", SpanId: spanID(2),
+		Submission: &v1.Submission{SubmitId: "S1", UserId: "U1"}}}}, 2)
+	link := []byte{7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7}
+	add(hex.EncodeToString(link), &v1.Envelope{Record: &v1.Envelope_TraceLink{TraceLink: &v1.TraceLink{TraceId: link,
+		Submission: &v1.Submission{SubmitId: "S9", UserId: "U9"}}}}, 3)
+	pr.decideDue(st, t0.Add(time.Minute)) // complete; the link is younger than link_ttl
+	for _, raw := range raws {
+		for i := range raw {
+			raw[i] = 'X'
+		}
+	}
+	dec := st.done["S1"]
+	if dec == nil {
+		t.Fatal("S1 not decided")
+	}
+	if s := dec.sub; s.GetSubmitId() != "S1" || s.GetUserId() != "U1" || s.GetProblemId() != "P1" || s.GetLang() != "go" || s.GetSubmissionSeq() != 3 {
+		t.Errorf("the decision's submission context changed with the raw records: %v", s)
+	}
+	for k, want := range map[string][3]string{spanKey(spanID(1)): {"submission", "gateway-svc", "fine"}, spanKey(spanID(2)): {"judge", "judge-svc", "judged"}} {
+		sc := dec.spans[k]
+		if got := [3]string{sc.GetName(), sc.GetService(), sc.GetStatusMessage()}; got != want || spanKey(sc.GetSpanId()) != k {
+			t.Errorf("the decision's span context changed with the raw records: %v", sc)
+		}
+	}
+	if l := st.links[hex.EncodeToString(link)]; l == nil || l.sub.GetSubmitId() != "S9" || l.sub.GetUserId() != "U9" {
+		t.Errorf("the trace link changed with the raw records: %+v", l)
+	}
+	for k, v := range st.names {
+		if k != v || (k != "gateway-svc" && k != "judge-svc") {
+			t.Errorf("interned name %q -> %q changed with the raw records", k, v)
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -424,7 +425,8 @@ func (e *Enricher) take(r *kgo.Record, now time.Time) {
 		}
 	}
 	var env v1.Envelope
-	if err := v1.Unmarshal(r.Value, &env); err != nil || env.GetRecord() == nil {
+	raw, err := ownDecode(r.Value, &env)
+	if err != nil || env.GetRecord() == nil {
 		e.m.undecodable.Inc()
 		reason := "not an Envelope"
 		if err != nil {
@@ -441,10 +443,24 @@ func (e *Enricher) take(r *kgo.Record, now time.Time) {
 	}
 	key := string(r.Key)
 	if key == "" {
-		key = env.GetRecordId()
+		key = strings.Clone(env.GetRecordId())
 	}
 	st.observe(r.Timestamp, now)
-	e.pr.add(st, key, &env, r.Value, r.Offset, st.clock(now))
+	e.pr.add(st, key, &env, raw, r.Offset, st.clock(now))
+}
+
+// ownDecode copies a fetched raw value into an exact-size buffer of the
+// enricher's own (a held record keeps it, and nothing else of the fetch)
+// and decodes env from the copy without copying strings and bytes again
+// (UnmarshalUnsafe: they point into the copy, which is never modified).
+// What outlives the record (span contexts, the submission context, trace
+// links, interned names, a key) is cloned where it is kept:
+// TestAdd_KeptValuesOutliveTheRawRecords overwrites the copies after
+// everything was decided and checks them.
+func ownDecode(value []byte, env *v1.Envelope) ([]byte, error) {
+	raw := make([]byte, len(value))
+	copy(raw, value)
+	return raw, v1.UnmarshalUnsafe(raw, env)
 }
 
 // undecodableRecordID is the record_id of a raw record dead-lettered as

@@ -41,7 +41,9 @@ func (pr *processor) partition(key string) int32 {
 }
 
 // add takes one raw record of partition st at offset: env decoded from
-// raw, which add does not retain (it keeps a copy while the record is held).
+// raw (ownDecode: its strings may point into raw). raw must be the
+// enricher's own, never modified: a held record keeps it, and what is kept
+// beyond the record is cloned.
 func (pr *processor) add(st *partState, key string, env *v1.Envelope, raw []byte, offset int64, now time.Time) {
 	st.advance(now)
 	if offset+1 > st.head {
@@ -97,7 +99,7 @@ func (pr *processor) add(st *partState, key string, env *v1.Envelope, raw []byte
 		return
 	}
 	sub.ids[h] = struct{}{}
-	rec := newPendingRecord(env, raw, offset, false)
+	rec := newPendingRecord(env, raw, offset, true)
 	rec.gen = sub.ctxGen
 	rec.service = st.intern(rec.service)
 	mem := rec.mem()
@@ -714,13 +716,14 @@ func (pr *processor) link(st *partState, link *v1.TraceLink, offset int64, now t
 // is recognised as moved.
 func (pr *processor) restoreLink(st *partState, link *v1.TraceLink, offset int64, at time.Time) {
 	t := hex.EncodeToString(link.GetTraceId())
+	sub := cloneSubmission(link.GetSubmission()) // the link may point into a raw record's value
 	if old := st.links[t]; old != nil {
-		old.sub, old.at, old.offset = link.GetSubmission(), at, offset
+		old.sub, old.at, old.offset = sub, at, offset
 		return
 	}
 	st.linkQ = append(st.linkQ, t)
 	st.linkBytes += linkOverhead
-	st.links[t] = &traceLink{sub: link.GetSubmission(), at: at, offset: offset}
+	st.links[t] = &traceLink{sub: sub, at: at, offset: offset}
 }
 
 // moveToSubmission re-produces a context-only record to its submission's

@@ -1,6 +1,7 @@
 package enrich
 
 import (
+	"bytes"
 	"hash/fnv"
 	"sort"
 	"strconv"
@@ -38,7 +39,8 @@ type pendingRecord struct {
 }
 
 // newPendingRecord is the held form of env, whose wire form is raw: raw is
-// copied when own is false.
+// copied when own is false. The record's strings and bytes may point into
+// raw (ownDecode): they live as long as it.
 func newPendingRecord(env *v1.Envelope, raw []byte, offset int64, own bool) pendingRecord {
 	if !own {
 		c := make([]byte, len(raw))
@@ -72,13 +74,14 @@ func (r *pendingRecord) logSpanID() []byte {
 }
 
 // decode is the decoded record, decoded again from the held raw value
-// unless it is still held, for a rule that must see the whole record.
+// unless it is still held, for a rule that must see the whole record. Its
+// strings point into the raw value: clone what is kept beyond the record.
 func (r *pendingRecord) decode() (*v1.Envelope, error) {
 	if r.env != nil {
 		return r.env, nil
 	}
 	env := &v1.Envelope{}
-	if err := v1.Unmarshal(r.raw, env); err != nil {
+	if err := v1.UnmarshalUnsafe(r.raw, env); err != nil {
 		return nil, err
 	}
 	return env, nil
@@ -490,6 +493,7 @@ func (st *partState) intern(s string) string {
 		if st.names == nil {
 			st.names = map[string]string{}
 		}
+		s = strings.Clone(s) // s may point into a raw record's value
 		st.names[s] = s
 	}
 	return s
@@ -578,13 +582,33 @@ func (st *partState) scanFrom(wm int64) int64 {
 }
 
 // spanContext is the context a record gets from span sp.
+// Its strings and bytes are copies: sp may point into a raw record's
+// value (ownDecode), and span contexts outlive it in decisions.
 func spanContext(sp *v1.Span, join v1.JoinStatus) *v1.SpanContext {
 	dur, _ := sp.DurationNanos()
 	return &v1.SpanContext{
-		Join: join, SpanId: sp.GetSpanId(), ParentSpanId: sp.GetParentSpanId(), Name: sp.GetName(), Stage: sp.Stage(),
-		Service: sp.GetService(), StartTimeUnixNano: sp.GetStartTimeUnixNano(), DurationNanos: dur,
-		Status: sp.GetStatus().GetCode(), StatusMessage: sp.GetStatus().GetMessage(),
+		Join: join, SpanId: bytes.Clone(sp.GetSpanId()), ParentSpanId: bytes.Clone(sp.GetParentSpanId()), Name: strings.Clone(sp.GetName()),
+		Stage: sp.Stage(), Service: strings.Clone(sp.GetService()), StartTimeUnixNano: sp.GetStartTimeUnixNano(), DurationNanos: dur,
+		Status: sp.GetStatus().GetCode(), StatusMessage: strings.Clone(sp.GetStatus().GetMessage()),
 	}
+}
+
+// cloneSubmission is a copy of s whose strings are copies too (proto.Clone
+// shares them): s may point into a raw record's value (ownDecode).
+func cloneSubmission(s *v1.Submission) *v1.Submission {
+	if s == nil {
+		return nil
+	}
+	c := &v1.Submission{SubmitId: strings.Clone(s.SubmitId), UserId: strings.Clone(s.UserId), ProblemId: strings.Clone(s.ProblemId),
+		Lang: strings.Clone(s.Lang), Stage: s.Stage}
+	if s.SubmissionSeq != nil {
+		v := *s.SubmissionSeq
+		c.SubmissionSeq = &v
+	}
+	if u := s.ProtoReflect().GetUnknown(); len(u) > 0 {
+		c.ProtoReflect().SetUnknown(bytes.Clone(u))
+	}
+	return c
 }
 
 // isCompletion says whether a span ends its submission: a root span, or
@@ -602,7 +626,7 @@ func mergeSubmission(dst, src *v1.Submission) bool {
 	changed := false
 	fill := func(d *string, s string) {
 		if *d == "" && s != "" {
-			*d, changed = s, true
+			*d, changed = strings.Clone(s), true // src may point into a raw record's value
 		}
 	}
 	fill(&dst.SubmitId, src.SubmitId)
