@@ -263,8 +263,8 @@ func movedFromValue(p int32, offset int64) string {
 // ids, spans, span contexts) beside them, so the limits count an estimate
 // of the heap, not wire bytes. Measured by
 // TestLimits_PendingBytesBoundTheHeap: the heap of thousands of pending
-// submissions is 0.79 of the count on the gen workload (82-byte records,
-// 29 per submission, 5 spans), 0.85 with 1 KiB log bodies.
+// submissions is 0.76 of the count on the gen workload (82-byte records,
+// 29 per submission, 5 spans), 0.84 with 1 KiB log bodies.
 const (
 	recordOverhead     = 232  // per held record: structs, slices, its id in the dedup set
 	decodedOverhead    = 640  // per decoded record held (a log waiting for its span): its messages
