@@ -123,7 +123,7 @@ type cachedPattern struct {
 }
 
 // renderedName is one cached result: the hour of the event time (in
-// hours since the Unix epoch) and the raw field values it was made from.
+// hours since the Unix epoch, as the signed time renders) and the raw field values it was made from.
 type renderedName struct {
 	hour uint64
 	vals []string
@@ -161,7 +161,14 @@ func (c *cachedPattern) render(rec *condition.Record, atNanos uint64) string {
 	if c.fields > maxCachedFields {
 		return c.p.render(next, at, c.sanitize)
 	}
-	hour := atNanos / uint64(time.Hour)
+	// The hour the time renders in: time.Unix(0, int64(atNanos)), so a
+	// time from 2^63 ns on is before 1970, and its hour is the floor of
+	// the signed division (uint64 hours would straddle rendered hours).
+	ns := int64(atNanos)
+	hour := uint64(ns / int64(time.Hour))
+	if ns%int64(time.Hour) < 0 {
+		hour--
+	}
 	var recent []renderedName
 	if r := c.recent.Load(); r != nil {
 		recent = *r

@@ -387,3 +387,32 @@ func TestRoute_IndexCacheKeepsNoRecordBytes(t *testing.T) {
 		t.Fatalf("cache after the record's buffer was overwritten: %+v", recent)
 	}
 }
+
+// An event time of 2^63 ns or more (year 2262 on: an OTLP log's observed
+// time is not bounded at ingest, and a third-party producer writes raw
+// records directly) renders as time.Unix(0, int64(t)), before 1970. The
+// index cache must key such times by the hour they render in: two times
+// of one uint64 hour may render in different hours, and days.
+func TestRoute_CachedIndexMatchesRenderingPast2262(t *testing.T) {
+	const pat = "oj-{kind}-{yyyy.MM.dd}"
+	r := mustRouter(t, "routes:\n  - {name: es, sinks: [es], index: \""+pat+"\"}\n")
+	p, err := parsePattern(pat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := uint64(time.Hour)
+	q, rem := ^uint64(0)/h, ^uint64(0)%h+1 // 2^64 = q*h + rem, 0 < rem < h
+	// x1 and x2 share a uint64 hour; as int64 they lie on both sides of
+	// the midnight 24000 hours before 1970.
+	x1 := (q - 24000) * h
+	x2 := x1 + rem
+	for _, at := range []uint64{x1, x2} {
+		rec := logRec(v1.SeverityNumber_SEVERITY_NUMBER_INFO, "judge")
+		rec.Record.GetLog().TimeUnixNano = at
+		f := condition.EnrichedRecord(rec)
+		want := p.render(f.Text, time.Unix(0, int64(at)), indexSafe)
+		if d, ok := r.RouteNeeding("es", NeedIndex, rec); !ok || d.Index != want {
+			t.Errorf("event time %d: index %q, want %q", at, d.Index, want)
+		}
+	}
+}

@@ -42,9 +42,15 @@ func scanBulkStatuses(b []byte, statuses []int) ([]int, bool) {
 
 // scanner walks JSON bytes.
 type scanner struct {
-	b []byte
-	i int
+	b     []byte
+	i     int
+	depth int // objects and arrays open
 }
+
+// maxDepth bounds the nesting the scanner follows (recursively): deeper
+// goes to encoding/json, which refuses past its own limit (10000) instead
+// of overflowing the stack.
+const maxDepth = 100
 
 // interesting are the names the decode path reads: a key equal to one of
 // them ignoring case (as encoding/json matches them, Unicode folding
@@ -122,9 +128,11 @@ func (s *scanner) peek() byte {
 
 // object reads an object, calling member after each key and its colon.
 func (s *scanner) object(member func(key []byte) bool) bool {
-	if s.peek() != '{' {
+	if s.peek() != '{' || s.depth >= maxDepth {
 		return false
 	}
+	s.depth++
+	defer func() { s.depth-- }()
 	s.i++
 	if s.peek() == '}' {
 		s.i++
@@ -156,9 +164,11 @@ func (s *scanner) object(member func(key []byte) bool) bool {
 
 // array reads an array, calling elem at each element.
 func (s *scanner) array(elem func() bool) bool {
-	if s.peek() != '[' {
+	if s.peek() != '[' || s.depth >= maxDepth {
 		return false
 	}
+	s.depth++
+	defer func() { s.depth-- }()
 	s.i++
 	if s.peek() == ']' {
 		s.i++

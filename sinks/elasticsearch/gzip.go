@@ -28,7 +28,8 @@ func newCompressor(level int) (*compressor, error) {
 }
 
 // compress returns body gzipped in a pooled buffer; give it back with
-// release once the request is done.
+// release only once nothing can read it any more (not after sending it:
+// the transport may read a request body until it closes it).
 func (c *compressor) compress(body []byte) (*bytes.Buffer, error) {
 	buf, _ := c.bufs.Get().(*bytes.Buffer)
 	if buf == nil {

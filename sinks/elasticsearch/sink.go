@@ -321,13 +321,10 @@ func (s *Sink) send(ctx context.Context, body []byte, recs []*sinks.Record, resu
 	}
 	start := time.Now()
 	res, err := req.Do(ctx, s.cl)
-	if err == nil && zbody != nil {
-		// The transport may read the request body until the response
-		// body is closed (http.RoundTripper), so the buffer goes back
-		// to the pool only after that: this defer runs after the Close
-		// below. After an error it is left to the collector.
-		defer s.gz.release(zbody)
-	}
+	// zbody is not given back to the pool: an http.RoundTripper may read
+	// the request body after RoundTrip returned, even after the response
+	// body was closed (a server or proxy answering 413 before reading the
+	// whole body), until it closes it; esapi gives us no Close to wait for.
 	s.m.bulkLatency.Observe(time.Since(start).Seconds())
 	fill := func(r sinks.Result) {
 		for i := range results {

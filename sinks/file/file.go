@@ -451,7 +451,6 @@ func (pf *partFile) close() error {
 	return errors.Join(errs...)
 }
 
-// Close closes every open file.
 // DestinationNeeds: the file sink reads no part of the destination (the
 // partition names its file).
 func (s *Sink) DestinationNeeds() router.Need { return 0 }
@@ -461,6 +460,7 @@ func (s *Sink) DestinationNeeds() router.Need { return 0 }
 // (sinks.BacklogWriter).
 func (s *Sink) WritesBacklog() bool { return true }
 
+// Close closes every open file.
 func (s *Sink) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

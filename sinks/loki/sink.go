@@ -306,10 +306,20 @@ func (s *Sink) push(ctx context.Context, es []entry) (verdict, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(s.cfg.URL, "/")+"/loki/api/v1/push", bytes.NewReader(body))
+	// The buffers go back to the pool once the transport has closed the
+	// body and every copy of it it asked for (a redirect, a retry on a
+	// reused connection), and this push is done: an http.RoundTripper may
+	// read and close a request body after RoundTrip returned, even after
+	// the response body was closed (a server answering before reading the
+	// whole body, as a 413 does).
+	owner := &pooledBody{refs: 1, put: func() { s.bufs.Put(bufs) }}
+	defer owner.release()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(s.cfg.URL, "/")+"/loki/api/v1/push", owner.reader(body))
 	if err != nil {
 		return verdict{}, fmt.Errorf("creating push request: %w", err)
 	}
+	req.ContentLength = int64(len(body))
+	req.GetBody = func() (io.ReadCloser, error) { return owner.reader(body), nil }
 	req.Header.Set("Content-Type", "application/x-protobuf")
 	req.Header.Set("User-Agent", "logweave")
 	if es[0].tenant != "" {
@@ -326,13 +336,6 @@ func (s *Sink) push(ctx context.Context, es []entry) (verdict, error) {
 	start := time.Now()
 	resp, err := s.http.Do(req)
 	s.m.pushLatency.Observe(time.Since(start).Seconds())
-	if err == nil {
-		// The transport may read the request body until the response
-		// body is closed (http.RoundTripper): the buffers go back after
-		// the Close below (defers run last first). After an error they
-		// are left to the collector.
-		defer s.bufs.Put(bufs)
-	}
 	if err != nil {
 		s.m.pushes.WithLabelValues("error").Inc()
 		if !notSent(err) {
@@ -385,6 +388,44 @@ func (s *Sink) push(ctx context.Context, es []entry) (verdict, error) {
 	// 408 and the rest: a proxy's answer; Loki may have stored the push.
 	s.unknown.add(es)
 	return verdict{res: sinks.RetryLater("unexpected_status", fmt.Errorf("loki: %s: %s", resp.Status, oneLine(text)))}, nil
+}
+
+// pooledBody counts the holders of a push's pooled buffers: the push
+// itself and each request body made over them; the last release puts
+// them back.
+type pooledBody struct {
+	mu   sync.Mutex
+	refs int
+	put  func()
+}
+
+func (p *pooledBody) release() {
+	p.mu.Lock()
+	p.refs--
+	last := p.refs == 0
+	p.mu.Unlock()
+	if last {
+		p.put()
+	}
+}
+
+// reader is a request body over b that releases its hold when closed.
+func (p *pooledBody) reader(b []byte) io.ReadCloser {
+	p.mu.Lock()
+	p.refs++
+	p.mu.Unlock()
+	return &bodyReader{Reader: bytes.NewReader(b), owner: p}
+}
+
+type bodyReader struct {
+	*bytes.Reader
+	owner *pooledBody
+	once  sync.Once
+}
+
+func (r *bodyReader) Close() error {
+	r.once.Do(r.owner.release)
+	return nil
 }
 
 // notSent tells a request that certainly never reached the server (the
