@@ -12,7 +12,7 @@ import (
 // embedded verbatim as field 3 (an embedded message is a length-delimited
 // field, so its wire bytes are the field's value), and the fields the
 // enricher adds. Writing it this way decodes to what proto.Marshal of the
-// decoded record would (TestEmit_MatchesGolden, TestAppendEnriched_MatchesProto)
+// decoded record would (TestEmit_MatchesGolden, FuzzEmit)
 // without re-encoding the raw record or building the message.
 type enrichedFields struct {
 	raw []byte

@@ -1,6 +1,7 @@
 package enrich
 
 import (
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -90,4 +91,99 @@ func TestLimits_PendingBytesBoundTheHeap(t *testing.T) {
 	runtime.KeepAlive(keys)
 	runtime.KeepAlive(values)
 	runtime.KeepAlive(large)
+}
+
+// Logs arrive before their span (the OpenTelemetry SDKs export logs at
+// once and spans in 5 s batches): while they wait, each keeps its decoded
+// form, counted as twice its wire size plus 640 (decodedMem). Since
+// records are decoded without copying their strings (ownDecode), the
+// decoded form's strings point into the raw copy and take no heap of
+// their own, so the count must still follow the heap (0.7 to 1 of it, as
+// for the other workloads).
+func TestLimits_PendingBytesBoundTheHeapLogsWaitingForSpans(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures the heap")
+	}
+	keys, values := benchWorkload(1000)
+	var lkeys []string
+	var logs [][]byte
+	for i, b := range values {
+		var env v1.Envelope
+		if err := proto.Unmarshal(b, &env); err != nil {
+			t.Fatal(err)
+		}
+		l := env.GetLog()
+		if l == nil {
+			continue // the spans have not arrived yet
+		}
+		l.Body = strings.Repeat("judge output ", 80)
+		v, _ := proto.Marshal(&env)
+		lkeys, logs = append(lkeys, keys[i]), append(logs, v)
+	}
+	pr, st := newTestProcessor(t, DefaultRules())
+	base := heapInUse()
+	for i, v := range logs {
+		var env v1.Envelope
+		raw, err := ownDecode(v, &env) // as Enricher.take does
+		if err != nil {
+			t.Fatal(err)
+		}
+		pr.add(st, lkeys[i], &env, raw, int64(i), t0)
+	}
+	st.out, st.outBuf = nil, nil
+	held := heapInUse() - base
+	ratio := float64(held) / float64(st.held())
+	t.Logf("logs waiting for their spans: heap %d bytes, counted %d (%.2f)", held, st.held(), ratio)
+	if held > int64(st.held()) || ratio < 0.7 {
+		t.Errorf("pending submissions take %d bytes of heap, counted %d (%.2f): want between 0.7 and 1 of the count", held, st.held(), ratio)
+	}
+	runtime.KeepAlive(st)
+	runtime.KeepAlive(logs)
+}
+
+// The same with logs carrying many small attributes (what OpenTelemetry
+// log bridges add: code.*, thread.*, http.*): their decoded form is a
+// message per attribute, several times their wire size, so a count of
+// twice the wire size falls short of the heap.
+func TestLimits_PendingBytesBoundTheHeapAttributeLogsWaitingForSpans(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures the heap")
+	}
+	keys, values := benchWorkload(1000)
+	var lkeys []string
+	var logs [][]byte
+	for i, b := range values {
+		var env v1.Envelope
+		if err := proto.Unmarshal(b, &env); err != nil {
+			t.Fatal(err)
+		}
+		l := env.GetLog()
+		if l == nil {
+			continue // the spans have not arrived yet
+		}
+		for a := 0; a < 40; a++ {
+			l.Attributes = append(l.Attributes, &v1.KeyValue{Key: fmt.Sprintf("a%d", a), Value: &v1.AnyValue{Value: &v1.AnyValue_IntValue{IntValue: int64(a)}}})
+		}
+		v, _ := proto.Marshal(&env)
+		lkeys, logs = append(lkeys, keys[i]), append(logs, v)
+	}
+	pr, st := newTestProcessor(t, DefaultRules())
+	base := heapInUse()
+	for i, v := range logs {
+		var env v1.Envelope
+		raw, err := ownDecode(v, &env) // as Enricher.take does
+		if err != nil {
+			t.Fatal(err)
+		}
+		pr.add(st, lkeys[i], &env, raw, int64(i), t0)
+	}
+	st.out, st.outBuf = nil, nil
+	held := heapInUse() - base
+	ratio := float64(held) / float64(st.held())
+	t.Logf("attribute logs waiting for their spans (%d bytes each): heap %d bytes, counted %d (%.2f)", len(logs[0]), held, st.held(), ratio)
+	if held > int64(st.held()) || ratio < 0.7 {
+		t.Errorf("pending submissions take %d bytes of heap, counted %d (%.2f): want between 0.7 and 1 of the count", held, st.held(), ratio)
+	}
+	runtime.KeepAlive(st)
+	runtime.KeepAlive(logs)
 }

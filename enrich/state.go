@@ -278,8 +278,14 @@ const (
 )
 
 // recordMem is the heap a held raw record of size wire bytes is counted as:
-// its copy (size classes round up by at most an eighth) and its fields.
-func recordMem(size int) int { return size + size/8 + recordOverhead }
+// its copy (size classes round up by at most an eighth; a copy over 32 KiB
+// takes whole 8 KiB pages, up to a quarter more) and its fields.
+func recordMem(size int) int {
+	if size > 32<<10 {
+		return (size+8<<10-1)&^(8<<10-1) + recordOverhead
+	}
+	return size + size/8 + recordOverhead
+}
 
 // decodedMem is the heap a decoded record of size wire bytes is counted as
 // (pendingRecord.env).
