@@ -54,9 +54,10 @@ type Config struct {
 	LateWindow time.Duration `yaml:"late_window"`
 	// MaxPendingSubmissions and MaxPendingBytes bound the state of one
 	// process; above either, the oldest submissions are decided early.
-	// MaxPendingBytes counts an estimate of the heap held (a decoded record
-	// is counted as twice its wire size plus 800 bytes, a pending
-	// submission 3 KiB plus 512 per span; docs/enrich.md), remembered
+	// MaxPendingBytes counts an estimate of the heap held (a held record
+	// its wire size plus an eighth plus 232 bytes, its messages when it
+	// keeps its decoded form, a pending submission 3 KiB plus 512 per
+	// span; docs/enrich.md), remembered
 	// decisions included (at most a quarter of it; the oldest are
 	// forgotten first). Defaults 200000 and 512 MiB.
 	MaxPendingSubmissions int `yaml:"max_pending_submissions"`

@@ -30,8 +30,9 @@ import (
 //     collector's own would be.
 //
 // A collection runs in the background, one at a time, with a second cycle
-// at once if the first left the heap over the bound (records released
-// while it was marking survive it). check reads the heap from
+// at once if records were released while the first was marking (they
+// survive it: pending_bytes fell by heapSlack or more meanwhile) and the
+// heap is still over the bound. check reads the heap from
 // runtime/metrics, which does not stop the world.
 type heapBound struct {
 	samples []rtmetrics.Sample
@@ -41,6 +42,9 @@ type heapBound struct {
 	// heldMax is the highest pending_bytes seen since the last
 	// collection check started.
 	heldMax int
+	// current is the latest pending_bytes check saw, also while a
+	// collection runs (the second cycle's test).
+	current atomic.Int64
 	// gc is runtime.GC; tests replace it.
 	gc func()
 }
@@ -58,6 +62,7 @@ func newHeapBound(forced prometheus.Counter) *heapBound {
 // check starts a collection when the heap is over the bound (see
 // heapBound); it says whether it did.
 func (h *heapBound) check(held int) bool {
+	h.current.Store(int64(held))
 	if h.running.Load() {
 		return false
 	}
@@ -84,7 +89,12 @@ func (h *heapBound) check(held int) bool {
 		defer h.wg.Done()
 		defer h.running.Store(false)
 		h.gc()
-		if h.over(held) {
+		// A second cycle only for records released while the first was
+		// marking (they survived it): pending_bytes fell by heapSlack or
+		// more meanwhile and the heap is still over the bound. Heap the
+		// count leaves out (the embedded broker in logweave dev, fetch
+		// buffers) would not be freed by it.
+		if now := int(h.current.Load()); held-now >= heapSlack && h.over(now) {
 			h.gc()
 		}
 	}()

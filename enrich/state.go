@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"google.golang.org/protobuf/proto"
 
@@ -36,6 +37,7 @@ type pendingRecord struct {
 	// every waiting log again cost more than holding it.
 	spanWait bool
 	env      *v1.Envelope
+	envMem   int // decodedMem(env), counted while env is held
 }
 
 // newPendingRecord is the held form of env, whose wire form is raw: raw is
@@ -90,7 +92,7 @@ func (r *pendingRecord) decode() (*v1.Envelope, error) {
 // mem is the heap the held record is counted as.
 func (r *pendingRecord) mem() int {
 	if r.env != nil {
-		return recordMem(len(r.raw)) + decodedMem(len(r.raw))
+		return recordMem(len(r.raw)) + r.envMem
 	}
 	return recordMem(len(r.raw))
 }
@@ -98,7 +100,10 @@ func (r *pendingRecord) mem() int {
 // holdDecoded sets the decoded form r holds (nil: none), counting it.
 func (sub *submission) holdDecoded(st *partState, r *pendingRecord, env *v1.Envelope) {
 	d := r.mem()
-	r.env = env
+	r.env, r.envMem = env, 0
+	if env != nil {
+		r.envMem = decodedMem(env)
+	}
 	d = r.mem() - d
 	sub.bytes += d
 	st.bytes += d
@@ -267,7 +272,7 @@ func movedFromValue(p int32, offset int64) string {
 // 29 per submission, 5 spans), 0.84 with 1 KiB log bodies.
 const (
 	recordOverhead     = 232  // per held record: structs, slices, its id in the dedup set
-	decodedOverhead    = 640  // per decoded record held (a log waiting for its span): its messages
+	decodedOverhead    = 64   // per decoded record held (a log waiting for its span), beyond its messages (decodedMem)
 	spanOverhead       = 512  // per span of a pending submission: its context and map entries
 	submissionOverhead = 3072 // per pending submission: its maps and merged context
 	decisionOverhead   = 256  // per remembered decision
@@ -287,9 +292,78 @@ func recordMem(size int) int {
 	return size + size/8 + recordOverhead
 }
 
-// decodedMem is the heap a decoded record of size wire bytes is counted as
-// (pendingRecord.env).
-func decodedMem(size int) int { return 2*size + decodedOverhead }
+// decodedMem is the heap a decoded record held (pendingRecord.env) is
+// counted as: its messages, one allocation each, and the slices of their
+// repeated fields. Its strings and bytes take none: they point into the
+// held raw value (ownDecode), counted by recordMem. The count follows the
+// number of messages, not the wire size: an attribute of a few bytes on
+// the wire is three objects on the heap.
+func decodedMem(env *v1.Envelope) int {
+	n := allocSize(unsafe.Sizeof(v1.Envelope{})) + allocSize(unsafe.Sizeof(v1.Submission{}))
+	if sp := env.GetSpan(); sp != nil {
+		n += allocSize(unsafe.Sizeof(v1.Envelope_Span{})) + allocSize(unsafe.Sizeof(v1.Span{})) + allocSize(unsafe.Sizeof(v1.Status{}))
+		n += kvsMem(sp.GetAttributes()) + resourceMem(sp.GetResource()) + ptrSlice(len(sp.GetEvents()))
+		for _, ev := range sp.GetEvents() {
+			n += allocSize(unsafe.Sizeof(v1.SpanEvent{})) + kvsMem(ev.GetAttributes())
+		}
+	} else if l := env.GetLog(); l != nil {
+		n += allocSize(unsafe.Sizeof(v1.Envelope_Log{})) + allocSize(unsafe.Sizeof(v1.Log{})) + kvsMem(l.GetAttributes()) + resourceMem(l.GetResource())
+	}
+	return n + decodedOverhead
+}
+
+func resourceMem(res *v1.Resource) int {
+	if res == nil {
+		return 0
+	}
+	return allocSize(unsafe.Sizeof(v1.Resource{})) + kvsMem(res.GetAttributes())
+}
+
+// kvsMem is the heap of decoded attributes: the slice of pointers, and
+// per attribute its KeyValue, AnyValue and the AnyValue's oneof wrapper
+// (nested lists and maps counted the same way).
+func kvsMem(kvs []*v1.KeyValue) int {
+	n := ptrSlice(len(kvs))
+	for _, kv := range kvs {
+		n += allocSize(unsafe.Sizeof(v1.KeyValue{})) + anyMem(kv.GetValue())
+	}
+	return n
+}
+
+func anyMem(v *v1.AnyValue) int {
+	if v == nil {
+		return 0
+	}
+	n := allocSize(unsafe.Sizeof(v1.AnyValue{})) + 16 // the oneof wrapper: 8 or 16 bytes
+	switch x := v.GetValue().(type) {
+	case *v1.AnyValue_ArrayValue:
+		n += allocSize(unsafe.Sizeof(v1.ArrayValue{})) + ptrSlice(len(x.ArrayValue.GetValues()))
+		for _, e := range x.ArrayValue.GetValues() {
+			n += anyMem(e)
+		}
+	case *v1.AnyValue_KvlistValue:
+		n += allocSize(unsafe.Sizeof(v1.KeyValueList{})) + kvsMem(x.KvlistValue.GetValues())
+	}
+	return n
+}
+
+// ptrSlice is the heap of a decoded repeated message field of n elements
+// (append doubles its capacity: up to twice n pointers).
+func ptrSlice(n int) int {
+	if n == 0 {
+		return 0
+	}
+	return allocSize(uintptr(16 * n))
+}
+
+// allocSize rounds an object's size up as the allocator does: to a
+// multiple of 16 up to 256 bytes, then by at most an eighth.
+func allocSize(size uintptr) int {
+	if size <= 256 {
+		return int((size + 15) &^ 15)
+	}
+	return int(size + size/8)
+}
 
 // mem is the heap a remembered decision is counted as.
 func (d *decision) mem() int {
