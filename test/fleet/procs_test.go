@@ -5,6 +5,7 @@ package fleet
 import (
 	"bufio"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -53,14 +54,55 @@ func (p *proc) cpu() float64 {
 	return total
 }
 
+// freePort is a loopback address free now, below the kernel's ephemeral
+// port range when it can: the fleet's processes bind their ports seconds
+// later (and again after every restart), and a port from that range (what
+// ":0" gives) can meanwhile become the source port of any outgoing
+// connection, the fleet's own Kafka clients included: a CI run failed with
+// "bind: address already in use" for a sink's admin port that way.
 func freePort(t *testing.T) string {
 	t.Helper()
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	low := ephemeralLow()
+	for i := 0; low > 10000 && i < 200; i++ {
+		port := 10000 + rand.IntN(low-10000)
+		if portsGiven[port] {
+			continue
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		portsGiven[port] = true
+		return ln.Addr().String()
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux
+// default 32768; 0 when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	var lo, hi int
+	if _, err := fmt.Sscan(string(b), &lo, &hi); err != nil {
+		return 0
+	}
+	return lo
 }
 
 // start starts the process (again); its output is appended to
@@ -343,5 +385,31 @@ func (p *proc) exitedByItself() bool {
 		return true
 	default:
 		return false
+	}
+}
+
+// The ports the fleet binds later are outside the ephemeral range, so no
+// outgoing connection takes one meanwhile (before: ":0", inside it).
+func TestFreePort_OutsideTheEphemeralRange(t *testing.T) {
+	low := ephemeralLow()
+	if low <= 10000 {
+		t.Skipf("ephemeral range starts at %d: nothing below it to pick", low)
+	}
+	seen := map[string]bool{}
+	for range 20 {
+		addr := freePort(t)
+		_, p, err := net.SplitHostPort(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var port int
+		fmt.Sscan(p, &port) //nolint:errcheck // checked below
+		if port < 10000 || port >= low {
+			t.Fatalf("port %d, want in [10000, %d)", port, low)
+		}
+		if seen[addr] {
+			t.Fatalf("%s given twice", addr)
+		}
+		seen[addr] = true
 	}
 }
