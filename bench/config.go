@@ -50,6 +50,10 @@ type Config struct {
 	KeepAll bool
 	// IngestOnly stops each round after ingest.
 	IngestOnly bool
+	// IngestSettings are YAML lines added to the children's `ingest:`
+	// section (e.g. "compression: lz4"), to measure ingest's settings.
+	// Default none.
+	IngestSettings []string
 	// Timeout bounds each role's run. Default 10m.
 	Timeout time.Duration
 	// Base is the event time of the first submission. Default: now

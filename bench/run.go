@@ -198,6 +198,12 @@ func (r *round) writeConfig(es *esfake.Server) error {
 	if rules != "" {
 		fmt.Fprintf(&b, "enrich:\n  rules_file: %q\n", rules)
 	}
+	if len(r.cfg.IngestSettings) > 0 {
+		b.WriteString("ingest:\n")
+		for _, l := range r.cfg.IngestSettings {
+			fmt.Fprintf(&b, "  %s\n", l)
+		}
+	}
 	b.WriteString("sinks:\n")
 	fmt.Fprintf(&b, "  - name: file\n    type: file\n    file:\n      dir: %q\n", filepath.Join(r.dir, "files"))
 	if es != nil {
@@ -267,7 +273,12 @@ func (r *round) ingest(ctx context.Context, reqs []request, records int64) (Resu
 	if accepted != records {
 		return Result{}, fmt.Errorf("ingest accepted %d records of %d", accepted, records)
 	}
-	return Result{Round: r.n, Role: "ingest", Records: accepted, CPU: u1.cpu - u0.cpu, Wall: wall, PeakRSS: u1.peakRSS}, nil
+	// franz-go's client metrics: bytes written to the broker (compressed
+	// batches and request framing) and the batches' uncompressed size.
+	note := fmt.Sprintf("to Kafka %.1f MiB written (%.0f B/record), %.1f MiB uncompressed",
+		m["logweave_kafka_write_bytes_total"]/(1<<20), m["logweave_kafka_write_bytes_total"]/float64(accepted),
+		m["logweave_kafka_produce_bytes_total"]/(1<<20))
+	return Result{Round: r.n, Role: "ingest", Records: accepted, CPU: u1.cpu - u0.cpu, Wall: wall, PeakRSS: u1.peakRSS, Note: note}, nil
 }
 
 // send posts every request, senders at a time, each until it is answered

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/logweave/logweave/bench"
@@ -16,7 +17,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("logweave bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg := bench.Default()
-	var sinks string
+	var sinks, ingestSettings string
 	fs.IntVar(&cfg.Submissions, "submissions", cfg.Submissions, "submissions in the workload (5 spans and 4*logs-per-stage logs each)")
 	fs.IntVar(&cfg.BatchSubmissions, "batch", cfg.BatchSubmissions, "submissions per OTLP request (one traces and one logs request per batch)")
 	fs.IntVar(&cfg.LogsPerStage, "logs-per-stage", cfg.LogsPerStage, "logs per stage span (4 stages)")
@@ -28,6 +29,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.RulesFile, "rules", "", "enrich rules file (default: the default rules)")
 	fs.BoolVar(&cfg.KeepAll, "keep-all", false, "run enrich with every level head-sampled at rate 1, so the sinks get every record")
 	fs.BoolVar(&cfg.IngestOnly, "ingest-only", false, "measure ingest only")
+	fs.StringVar(&ingestSettings, "ingest-set", "", "';'-separated YAML lines for ingest's section, e.g. 'compression: lz4;linger: 10ms'")
 	fs.StringVar(&cfg.Dir, "dir", "", "work directory kept after the run (default: a temporary one, removed)")
 	fs.StringVar(&cfg.ProfileDir, "profile-dir", "", "write each process's CPU and allocation profile there")
 	fs.StringVar(&cfg.Binary, "bin", "", "logweave binary to measure (default: this one)")
@@ -40,6 +42,9 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		return parseFailed(err)
 	}
 	cfg.Sinks = splitComma(sinks)
+	if ingestSettings != "" {
+		cfg.IngestSettings = strings.Split(ingestSettings, ";")
+	}
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(stderr, "logweave bench: %v\n", err)
 		return 2
