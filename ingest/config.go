@@ -48,6 +48,13 @@ type Config struct {
 	// Compression of produced batches: zstd, lz4, snappy, gzip or none.
 	// Default zstd.
 	Compression string `yaml:"compression"`
+	// Linger is how long a partition's batch waits for more records
+	// before it is sent (franz-go's ProducerLinger), 0 to 1s. Default
+	// 1ms. A request is answered after Kafka acknowledged its records, so
+	// the linger is part of every request's latency: at 5ms logweave
+	// bench's senders waited 2.2 times longer for the same records, at
+	// the same CPU per record (docs/ingest.md, "Producing to Kafka").
+	Linger time.Duration `yaml:"linger"`
 	// Auth is optional bearer-token authentication.
 	Auth Auth `yaml:"auth"`
 	// TLS serves HTTPS when both files are set.
@@ -99,6 +106,7 @@ func Default() Config {
 		RetryAfter:           5 * time.Second,
 		MaxBufferedRecords:   100000,
 		Compression:          "zstd",
+		Linger:               time.Millisecond,
 		Keys: Keys{
 			SubmitID:      []string{"submit_id", "submit.id", "submission_id", "submission.id"},
 			UserID:        []string{"user_id", "user.id", "enduser.id"},
@@ -149,6 +157,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBufferedRecords < 1 {
 		add("max_buffered_records: must be at least 1")
+	}
+	if c.Linger < 0 || c.Linger > time.Second {
+		add("linger: %s is not allowed (0 to 1s)", c.Linger)
 	}
 	switch c.Compression {
 	case "zstd", "lz4", "snappy", "gzip", "none":

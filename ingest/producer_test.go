@@ -117,3 +117,20 @@ func TestProducerOptions_EveryCompressionWritesItsCodec(t *testing.T) {
 		})
 	}
 }
+
+func TestConfig_Linger(t *testing.T) {
+	if got := Default().Linger; got != time.Millisecond {
+		t.Errorf("default linger %s, want 1ms", got)
+	}
+	for _, tt := range []struct {
+		value   time.Duration
+		wantErr bool
+	}{{0, false}, {time.Millisecond, false}, {time.Second, false}, {-time.Millisecond, true}, {2 * time.Second, true}} {
+		c := Default()
+		c.Linger = tt.value
+		err := c.Validate()
+		if (err != nil) != tt.wantErr || err != nil && !strings.Contains(err.Error(), "linger: ") {
+			t.Errorf("linger %s: %v", tt.value, err)
+		}
+	}
+}

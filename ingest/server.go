@@ -96,7 +96,7 @@ func ProducerOptions(cfg Config) []kgo.Opt {
 		// murmur2 of the key, as the Java client: a submission's records
 		// share a partition whoever produced them (DESIGN.md decision 2).
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
-		kgo.ProducerLinger(5 * time.Millisecond),
+		kgo.ProducerLinger(cfg.Linger),
 		// Bounds memory; past it requests get 429 instead of queueing.
 		kgo.MaxBufferedRecords(cfg.MaxBufferedRecords),
 		// A record not acknowledged in time fails, and its request gets
