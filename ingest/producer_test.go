@@ -134,3 +134,45 @@ func TestConfig_Linger(t *testing.T) {
 		}
 	}
 }
+
+// TestIngest_KafkaTimestampIsTheHandOffTime: the raw topic's record
+// timestamps are the wall time the request handed its records to the
+// producer (not the receiver's injected clock, which is in 2027 here),
+// and a later request's reused Kafka records carry the later time.
+func TestIngest_KafkaTimestampIsTheHandOffTime(t *testing.T) {
+	e := newTestEnv(t, nil)
+	_, body := codecBenchRequests(0, 2)
+	const perRequest = 2 * 20
+	var bounds [2][2]time.Time
+	for i := range bounds {
+		bounds[i][0] = time.Now().Truncate(time.Millisecond)
+		if code, _, resp := e.post("/v1/logs", "application/x-protobuf", body, nil); code != http.StatusOK {
+			t.Fatalf("request %d: status %d: %s", i, code, resp)
+		}
+		bounds[i][1] = time.Now()
+		// The second request starts in a later millisecond.
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Truncate(time.Millisecond).Equal(bounds[i][1].Truncate(time.Millisecond)) && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	recs := e.records(2 * perRequest)
+	if len(recs) != 2*perRequest {
+		t.Fatalf("%d records, want %d", len(recs), 2*perRequest)
+	}
+	byTime := map[time.Time]int{}
+	for _, r := range recs {
+		in := -1
+		for i, b := range bounds {
+			if !r.Timestamp.Before(b[0]) && !r.Timestamp.After(b[1]) {
+				in = i
+			}
+		}
+		if in < 0 {
+			t.Fatalf("record timestamp %s outside both requests (%v)", r.Timestamp, bounds)
+		}
+		byTime[r.Timestamp]++
+	}
+	if len(byTime) != 2 {
+		t.Errorf("timestamps %v, want one per request", byTime)
+	}
+}

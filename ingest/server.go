@@ -444,6 +444,10 @@ func (s *Server) produce(recs []outRecord) *httpError {
 		s.m.bytesInFlight.Add(size)
 		rec := buf.recs.next()
 		rec.Topic, rec.Key, rec.Value = s.topic, buf.copyString(r.key), r.value
+		// The hand-off time, read once per request: franz-go reads the
+		// clock for every record without a timestamp (1.5% of ingest's
+		// CPU); the record timeout counts from it as before.
+		rec.Timestamp = start
 		s.cl.TryProduce(ctx, rec, func(_ *kgo.Record, err error) {
 			s.m.bytesInFlight.Sub(size)
 			errs <- err
