@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -174,5 +175,27 @@ func TestIngest_KafkaTimestampIsTheHandOffTime(t *testing.T) {
 	}
 	if len(byTime) != 2 {
 		t.Errorf("timestamps %v, want one per request", byTime)
+	}
+}
+
+// TestIngest_BytesInFlightBackToZero: logweave_ingest_bytes_in_flight
+// counts a request's records when they are handed to the producer and
+// takes each away in its promise, so it is back to 0 once requests are
+// answered, accepted or refused with 429 (most promises failing at once).
+func TestIngest_BytesInFlightBackToZero(t *testing.T) {
+	for _, maxBuffered := range []int{100000, 1} {
+		t.Run(fmt.Sprint(maxBuffered), func(t *testing.T) {
+			e := newTestEnv(t, func(c *Config) { c.MaxBufferedRecords = maxBuffered })
+			_, body := codecBenchRequests(0, 5)
+			for range 3 {
+				code, _, resp := e.post("/v1/logs", "application/x-protobuf", body, nil)
+				if want := map[int]int{100000: http.StatusOK, 1: http.StatusTooManyRequests}[maxBuffered]; code != want {
+					t.Fatalf("status %d, want %d: %s", code, want, resp)
+				}
+				if got := counter(t, e.srv.m.bytesInFlight); got != 0 {
+					t.Fatalf("bytes in flight %v after the answer, want 0", got)
+				}
+			}
+		})
 	}
 }
