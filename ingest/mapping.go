@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"math"
 	"strconv"
 	"strings"
 
@@ -55,10 +56,7 @@ func (k *Keys) submission(attrs *[]*v1.KeyValue, res []*v1.KeyValue) *v1.Submiss
 // fillSubmission is submission into s, an empty Submission, with seq the
 // place for its submission_seq.
 func (k *Keys) fillSubmission(s *v1.Submission, seq *uint32, attrs *[]*v1.KeyValue, res []*v1.KeyValue) *v1.Submission {
-	get := func(keys []string) string {
-		if s := takeString(attrs, keys); s != "" {
-			return s
-		}
+	fromResource := func(keys []string) string {
 		for _, key := range keys {
 			if v, ok := v1.Attr(res, key); ok {
 				return v.Text()
@@ -66,18 +64,38 @@ func (k *Keys) fillSubmission(s *v1.Submission, seq *uint32, attrs *[]*v1.KeyVal
 		}
 		return ""
 	}
+	get := func(keys []string) string {
+		if s := takeString(attrs, keys); s != "" {
+			return s
+		}
+		return fromResource(keys)
+	}
 	s.SubmitId = get(k.SubmitID)
 	s.UserId = get(k.UserID)
 	s.ProblemId = get(k.ProblemID)
 	s.Lang = get(k.Lang)
-	if seqText := get(k.SubmissionSeq); seqText != "" {
-		if n, err := strconv.ParseUint(strings.TrimSpace(seqText), 10, 32); err == nil {
-			*seq = uint32(n)
-			s.SubmissionSeq = seq
-		} else {
-			// Not a number: keep what the producer sent as an attribute
-			// rather than dropping it.
-			*attrs = append(*attrs, &v1.KeyValue{Key: k.SubmissionSeq[0], Value: strValue(seqText)})
+	// An integer submission_seq (what SDKs send) is read as it is: the
+	// text of an integer from 0 to MaxUint32 always parses back to it,
+	// and writing that text cost an allocation per record (a fifth of
+	// ingest's allocations).
+	seqValue, _ := take(attrs, k.SubmissionSeq)
+	if n, ok := seqValue.GetValue().(*v1.AnyValue_IntValue); ok && n.IntValue >= 0 && n.IntValue <= math.MaxUint32 {
+		*seq = uint32(n.IntValue)
+		s.SubmissionSeq = seq
+	} else {
+		seqText := seqValue.Text()
+		if seqText == "" {
+			seqText = fromResource(k.SubmissionSeq)
+		}
+		if seqText != "" {
+			if n, err := strconv.ParseUint(strings.TrimSpace(seqText), 10, 32); err == nil {
+				*seq = uint32(n)
+				s.SubmissionSeq = seq
+			} else {
+				// Not a number: keep what the producer sent as an
+				// attribute rather than dropping it.
+				*attrs = append(*attrs, &v1.KeyValue{Key: k.SubmissionSeq[0], Value: strValue(seqText)})
+			}
 		}
 	}
 	if st := get(k.Stage); st != "" {
