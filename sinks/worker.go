@@ -47,6 +47,10 @@ type worker struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	// slots hold the decoded records of the batch being processed, reused
+	// by the next one (only the worker's goroutine touches them).
+	slots []decodeSlot
 }
 
 func newWorker(r *Runner, p int32) *worker {
@@ -298,16 +302,19 @@ func (w *worker) process(batch []*kgo.Record) bool {
 	if n, ok := r.sink.(DestinationNeeder); ok {
 		need = n.DestinationNeeds()
 	}
-	// The batch's decoded records and Records in two allocations, not two
-	// per record.
-	decoded := make([]v1.EnrichedRecord, len(batch))
+	// The batch's records are decoded into the worker's slots, reused from
+	// batch to batch with their nested messages (decodeSlot), and the
+	// Records are one allocation per batch.
+	if len(w.slots) < len(batch) {
+		w.slots = make([]decodeSlot, len(batch))
+	}
 	records := make([]Record, len(batch))
 	for i, kr := range batch {
-		rec := &decoded[i]
 		// Zero-copy: rec's strings and bytes point into kr.Value, which
 		// the Record holds anyway (Record.Enriched says what a sink must
 		// clone to keep).
-		if err := v1.UnmarshalUnsafe(kr.Value, rec); err != nil {
+		rec, err := w.slots[i].decode(kr.Value)
+		if err != nil {
 			dead = append(dead, deadLetter{kr: kr, reason: "decode", err: fmt.Errorf("decoding enriched record: %w", err)})
 			continue
 		}
