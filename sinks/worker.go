@@ -51,6 +51,7 @@ type worker struct {
 	// slots hold the decoded records of the batch being processed, reused
 	// by the next one (only the worker's goroutine touches them).
 	slots []decodeSlot
+	route router.Scratch
 }
 
 func newWorker(r *Runner, p int32) *worker {
@@ -318,7 +319,7 @@ func (w *worker) process(batch []*kgo.Record) bool {
 			dead = append(dead, deadLetter{kr: kr, reason: "decode", err: fmt.Errorf("decoding enriched record: %w", err)})
 			continue
 		}
-		dest, ok := r.router.RouteNeeding(r.cfg.Name, need, rec)
+		dest, ok := r.router.RouteScratch(&w.route, r.cfg.Name, need, rec)
 		if !ok {
 			skipped++
 			continue
