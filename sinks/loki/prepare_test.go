@@ -13,12 +13,33 @@ import (
 )
 
 // prepare renders every entry as Write did record by record: the same
-// line, labels, metadata and size.
+// line, labels, metadata and size, also when its buffers are reused from
+// an earlier batch (released), larger or smaller, with other streams.
 func TestPrepare_MatchesOneByOne(t *testing.T) {
 	s := &Sink{cfg: Default()}
 	batch := []*sinks.Record{record(0, "first", ""), record(1, "second line", "t1"), record(2, "", ""), record(3, "x=y \"q\"", "")}
 	batch[2].Dest.Labels = nil
-	for i, e := range s.prepare(batch) {
+	var large []*sinks.Record
+	for i := range 300 {
+		r := record(i, fmt.Sprintf("line %d of the large batch", i), "")
+		if i%3 == 0 {
+			r.Dest.Labels = nil
+		}
+		large = append(large, r)
+	}
+	for _, b := range [][]*sinks.Record{batch, large, batch, large[:7], batch} {
+		p := s.prepare(b)
+		checkPrepared(t, b, p.entries)
+		s.release(p)
+	}
+}
+
+func checkPrepared(t *testing.T, batch []*sinks.Record, entries []entry) {
+	t.Helper()
+	if len(entries) != len(batch) {
+		t.Fatalf("%d entries for %d records", len(entries), len(batch))
+	}
+	for i, e := range entries {
 		r := batch[i]
 		if want := string(appendLine(nil, r.Enriched)); e.e.Line != want {
 			t.Errorf("record %d: line %q, want %q", i, e.e.Line, want)
@@ -55,14 +76,14 @@ func TestPushBuffers_ReusedEncodeSameBody(t *testing.T) {
 	small := []*sinks.Record{record(5, "b", ""), record(5, "a", ""), record(7, "c", ""), record(1, "d", "")}
 	small[3].Dest.Labels = nil // a second stream
 	var bufs pushBuffers
-	if _, err := bufs.encode(s.prepare(large)); err != nil {
+	if _, err := bufs.encode(s.prepare(large).entries); err != nil {
 		t.Fatal(err)
 	}
-	got, err := bufs.encode(s.prepare(small))
+	got, err := bufs.encode(s.prepare(small).entries)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := buildRequest(s.prepare(small))
+	want, err := buildRequest(s.prepare(small).entries)
 	if err != nil {
 		t.Fatal(err)
 	}
