@@ -110,17 +110,31 @@ func (r *Router) Route(sink string, rec *v1.EnrichedRecord) (Destination, bool) 
 // RouteNeeding is Route filling only the parts of the Destination in need
 // (Route is always filled).
 func (r *Router) RouteNeeding(sink string, need Need, rec *v1.EnrichedRecord) (Destination, bool) {
-	f := condition.EnrichedRecord(rec)
+	var s Scratch
+	return r.RouteScratch(&s, sink, need, rec)
+}
+
+// Scratch is the per-record state of routing (the record's field view),
+// which escapes to the heap: a caller routing many records, one at a time,
+// keeps one Scratch and passes it to RouteScratch to save that allocation
+// per record. Not for concurrent use; it holds the last record routed
+// until the next.
+type Scratch struct{ f condition.Record }
+
+// RouteScratch is RouteNeeding using s for its per-record state.
+func (r *Router) RouteScratch(s *Scratch, sink string, need Need, rec *v1.EnrichedRecord) (Destination, bool) {
+	s.f = condition.EnrichedRecord(rec)
+	f := &s.f
 	t := r.table.Load()
 	for i := range t.routes {
 		c := &t.routes[i]
-		if !appliesTo(c.Sinks, sink) || !c.matches(&f) {
+		if !appliesTo(c.Sinks, sink) || !c.matches(f) {
 			continue
 		}
 		if c.Drop {
 			return Destination{Route: c.Name}, false
 		}
-		return c.destination(rec, &f, need), true
+		return c.destination(rec, f, need), true
 	}
 	return Destination{}, false
 }

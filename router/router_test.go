@@ -416,3 +416,59 @@ func TestRoute_CachedIndexMatchesRenderingPast2262(t *testing.T) {
 		}
 	}
 }
+
+// TestRouteScratch_SameAsRouteNeeding routes a sequence of different
+// records (logs of several levels and services, a span, a dropped one)
+// through one Scratch and compares each with RouteNeeding: nothing of a
+// record routed before shows in the next.
+func TestRouteScratch_SameAsRouteNeeding(t *testing.T) {
+	r := mustRouter(t, `
+routes:
+  - {name: drop, sinks: [s], match: {service: [noisy]}, drop: true}
+  - {name: errors, sinks: [s], match: {level: [error]}, index: "err-{service}-{yyyy.MM.dd}", tenant: "{cluster}"}
+  - {name: all, sinks: [s], index: "oj-{service}-{yyyy.MM.dd}", tenant: "{cluster}"}
+`)
+	recs := []*v1.EnrichedRecord{
+		logRec(v1.SeverityNumber_SEVERITY_NUMBER_ERROR, "judge", intAttr("n", 1)),
+		logRec(v1.SeverityNumber_SEVERITY_NUMBER_INFO, "api"),
+		spanRec(),
+		logRec(v1.SeverityNumber_SEVERITY_NUMBER_WARN, "noisy"),
+		benchRecord(),
+		{},
+	}
+	var s Scratch
+	for round := 0; round < 2; round++ {
+		for i, rec := range recs {
+			for _, need := range []Need{0, NeedIndex, NeedAll} {
+				want, wantOK := r.RouteNeeding("s", need, rec)
+				got, ok := r.RouteScratch(&s, "s", need, rec)
+				if ok != wantOK || got.Route != want.Route || got.Index != want.Index || got.Tenant != want.Tenant ||
+					!equalLabels(got.Labels, want.Labels) || !equalLabels(got.Metadata, want.Metadata) {
+					t.Fatalf("record %d need %b: RouteScratch = %+v %v, RouteNeeding = %+v %v", i, need, got, ok, want, wantOK)
+				}
+			}
+		}
+	}
+}
+
+// TestRouteScratch_NoAllocationForFileAndIndex: with a Scratch, routing a
+// log for the file sink (nothing needed) or Elasticsearch (the index,
+// cached) allocates nothing (RouteNeeding: one allocation, the field
+// view, per record).
+func TestRouteScratch_NoAllocationForFileAndIndex(t *testing.T) {
+	r, err := New(Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := benchRecord()
+	var s Scratch
+	for _, c := range []struct {
+		sink string
+		need Need
+	}{{"file", 0}, {"es", NeedIndex}} {
+		r.RouteScratch(&s, c.sink, c.need, rec) // fills the index cache
+		if n := testing.AllocsPerRun(100, func() { r.RouteScratch(&s, c.sink, c.need, rec) }); n != 0 {
+			t.Errorf("%s: %v allocations per record, want 0", c.sink, n)
+		}
+	}
+}

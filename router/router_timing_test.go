@@ -33,9 +33,10 @@ func benchmarkRoute(b *testing.B, sink string, need Need) {
 		b.Fatal(err)
 	}
 	rec := benchRecord()
+	var s Scratch
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, ok := r.RouteNeeding(sink, need, rec); !ok {
+		if _, ok := r.RouteScratch(&s, sink, need, rec); !ok {
 			b.Fatal("skipped")
 		}
 	}

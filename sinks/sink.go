@@ -11,9 +11,11 @@ import (
 type Record struct {
 	// Enriched is the decoded record. Its strings and bytes point into
 	// Value (v1.UnmarshalUnsafe: half the allocations of a copying
-	// decode): a sink that keeps any of them past the batch (a map of
-	// ids, a cache) must clone them (strings.Clone), or it would keep the
-	// whole fetched buffer in memory.
+	// decode), and the message itself is reused by the partition's next
+	// batch: a sink must not keep it past the batch, and must clone
+	// (strings.Clone) any string or bytes it keeps (a map of ids, a
+	// cache), or it would keep the whole fetched buffer in memory and see
+	// it overwritten.
 	Enriched *v1.EnrichedRecord
 	// Dest is where the router sends it for this sink (index, labels,
 	// metadata, tenant).

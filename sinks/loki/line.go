@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	v1 "github.com/logweave/logweave/schemas/logweave/v1"
 )
@@ -36,7 +37,35 @@ func appendLine(b []byte, r *v1.EnrichedRecord) []byte {
 	}
 	b = kv(b, "kept_by", r.GetSampling().GetKeptBy())
 	for _, a := range env.Attributes() {
-		b = kv(b, sanitizeKey(a.GetKey()), a.GetValue().Text())
+		b = kvAttr(b, a)
+	}
+	return b
+}
+
+// kvAttr is kv(b, sanitizeKey(key), value.Text()) written in place: the
+// key sanitized and the value rendered straight into b (no string per
+// attribute), the value quoted (rarely) only after it is seen to need it.
+func kvAttr(b []byte, a *v1.KeyValue) []byte {
+	start := len(b)
+	if len(b) > 0 {
+		b = append(b, ' ')
+	}
+	for _, r := range a.GetKey() {
+		if r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			b = append(b, byte(r))
+		} else {
+			b = append(b, '_')
+		}
+	}
+	b = append(b, '=')
+	vs := len(b)
+	b = a.GetValue().AppendText(b)
+	if len(b) == vs {
+		return b[:start] // an empty value: no field, as kv
+	}
+	if needsQuote(unsafe.String(&b[vs], len(b)-vs)) {
+		v := string(b[vs:]) // b[vs:] is overwritten by the quoting
+		b = strconv.AppendQuote(b[:vs], strings.ToValidUTF8(v, "\uFFFD"))
 	}
 	return b
 }

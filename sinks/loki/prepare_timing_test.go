@@ -17,8 +17,10 @@ func BenchmarkPrepare(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if es := s.prepare(batch); len(es) != len(batch) {
-			b.Fatal(len(es))
+		p := s.prepare(batch)
+		if len(p.entries) != len(batch) {
+			b.Fatal(len(p.entries))
 		}
+		s.release(p)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/grafana/loki/pkg/push"
 	"github.com/klauspost/compress/s2"
@@ -44,6 +45,8 @@ type Sink struct {
 	unknown  unknownOutcomes
 	// bufs are push encoding buffers (*pushBuffers) reused across pushes.
 	bufs sync.Pool
+	// preps are rendered batches (*prepared) reused across batches.
+	preps sync.Pool
 }
 
 // New returns a Loki sink.
@@ -84,7 +87,9 @@ type entry struct {
 // (TestRealLoki_Refusals pushes a refused entry with another stream).
 func (s *Sink) Write(ctx context.Context, batch []*sinks.Record) ([]sinks.Result, error) {
 	results := make([]sinks.Result, len(batch))
-	entries := s.prepare(batch)
+	p := s.prepare(batch)
+	defer s.release(p)
+	entries := p.entries
 	sort.SliceStable(entries, func(a, b int) bool {
 		if entries[a].tenant != entries[b].tenant {
 			return entries[a].tenant < entries[b].tenant
@@ -108,34 +113,49 @@ func (s *Sink) Write(ctx context.Context, batch []*sinks.Record) ([]sinks.Result
 	return results, nil
 }
 
+// prepared is a batch's rendered entries and the buffers behind them,
+// reused by later batches (Sink.preps) once Write is done with them.
+type prepared struct {
+	entries []entry
+	ends    []int
+	lines   []byte // every line of the batch, back to back
+	line    []byte
+	scratch []byte
+	meta    []push.LabelAdapter
+	streams map[string]string
+}
+
 // prepare renders the batch's entries. The lines are rendered into one
-// buffer and converted to one string that every line is a piece of, and a
-// stream's label string is made once per batch: one allocation per batch
-// and per stream instead of two per record.
-func (s *Sink) prepare(batch []*sinks.Record) []entry {
-	entries := make([]entry, len(batch))
-	ends := make([]int, len(batch))
-	var (
-		lines   []byte
-		line    []byte
-		scratch []byte
-		streams = map[string]string{}
-		nmeta   int
-	)
+// buffer that every line is a piece of (a string over it, valid until
+// release), and a stream's label string is made once per batch; the
+// buffers are reused from batch to batch, so a batch allocates only its
+// streams' label strings.
+func (s *Sink) prepare(batch []*sinks.Record) *prepared {
+	p, _ := s.preps.Get().(*prepared)
+	if p == nil {
+		p = &prepared{streams: map[string]string{}}
+	}
+	p.entries = slices.Grow(p.entries[:0], len(batch))[:len(batch)]
+	p.ends = slices.Grow(p.ends[:0], len(batch))[:len(batch)]
+	entries, ends := p.entries, p.ends
+	lines, line, scratch := p.lines[:0], p.line, p.scratch
+	nmeta := 0
 	for _, r := range batch {
 		nmeta += len(r.Dest.Metadata)
 	}
-	meta := make([]push.LabelAdapter, 0, nmeta)
+	// Structured metadata of an entry is a piece of meta: it must not
+	// move while the batch is rendered.
+	meta := slices.Grow(p.meta[:0], nmeta)
 	for i, r := range batch {
 		tenant := r.Dest.Tenant
 		if tenant == "" {
 			tenant = s.cfg.Tenant
 		}
 		scratch = appendLabels(scratch[:0], r)
-		labels, ok := streams[string(scratch)]
+		labels, ok := p.streams[string(scratch)]
 		if !ok {
 			labels = string(scratch)
-			streams[labels] = labels
+			p.streams[labels] = labels
 		}
 		e := &entries[i]
 		*e = entry{i: i, id: r.Enriched.GetRecordId(), tenant: tenant, labels: labels}
@@ -153,7 +173,11 @@ func (s *Sink) prepare(batch []*sinks.Record) []entry {
 			e.e.StructuredMetadata = meta[start:len(meta):len(meta)]
 		}
 	}
-	all := string(lines)
+	p.lines, p.line, p.scratch, p.meta = lines, line, scratch, meta
+	var all string
+	if len(lines) > 0 {
+		all = unsafe.String(&lines[0], len(lines))
+	}
 	for i := range entries {
 		start := 0
 		if i > 0 {
@@ -162,7 +186,29 @@ func (s *Sink) prepare(batch []*sinks.Record) []entry {
 		entries[i].e.Line = all[start:ends[i]]
 		entries[i].size = len(entries[i].e.Line) + len(entries[i].labels)
 	}
-	return entries
+	return p
+}
+
+// maxPooledLines bounds the line buffer kept for the next batch.
+const maxPooledLines = 8 << 20
+
+// maxPooledStreams bounds the label strings kept for later batches.
+const maxPooledStreams = 4096
+
+// release returns p's buffers for a later batch: its entries' lines point
+// into them, so nothing of p may be used after. The streams' label
+// strings (copies, pointing into no record) stay for the next batches
+// with the same label sets, up to maxPooledStreams.
+func (s *Sink) release(p *prepared) {
+	clear(p.entries) // the records' strings: no batch kept alive by the pool
+	clear(p.meta)
+	if len(p.streams) > maxPooledStreams {
+		clear(p.streams)
+	}
+	if cap(p.lines) > maxPooledLines {
+		return
+	}
+	s.preps.Put(p)
 }
 
 func sameStream(a, b entry) bool { return a.tenant == b.tenant && a.labels == b.labels }
