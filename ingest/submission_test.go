@@ -142,3 +142,70 @@ func TestKeys_FillSubmissionMatchesBefore(t *testing.T) {
 		})
 	}
 }
+
+// TestKeys_FillSubmissionSeqEdgeValuesMatchBefore: every kind of
+// submission_seq value (integers at and past the uint32 bounds, numbers
+// as text with leading zeros, signs, spaces, exponents and overflow,
+// floats, NaN, infinities, bools, bytes, arrays, maps, no value), in the
+// record's attributes, in the resource's or in both, gives the same
+// submission, encoded byte for byte, and the same attributes as the text
+// path before integers were read directly.
+func TestKeys_FillSubmissionSeqEdgeValuesMatchBefore(t *testing.T) {
+	ival := func(n int64) *v1.AnyValue { return &v1.AnyValue{Value: &v1.AnyValue_IntValue{IntValue: n}} }
+	dval := func(f float64) *v1.AnyValue { return &v1.AnyValue{Value: &v1.AnyValue_DoubleValue{DoubleValue: f}} }
+	values := map[string]*v1.AnyValue{"none": nil, "empty": {}}
+	for _, n := range []int64{0, 1, 42, -1, -42, math.MaxUint32, math.MaxUint32 - 1, math.MaxUint32 + 1, math.MaxInt32, math.MinInt32, math.MinInt64, math.MaxInt64} {
+		values[fmt.Sprintf("int %d", n)] = ival(n)
+	}
+	for _, s := range []string{"", " ", "0", "007", "+5", "-0", "-5", " 5 ", "\t9\n", "5.0", "1e3", "0x10", "4294967295", "4294967296",
+		"99999999999999999999", "18446744073709551616", "١٢", "5abc", "abc"} {
+		values[fmt.Sprintf("string %q", s)] = strValue(s)
+	}
+	for _, f := range []float64{0, math.Copysign(0, -1), 5, 0.5, -1, 1e10, math.MaxUint32, math.MaxUint32 + 1, math.NaN(), math.Inf(1), math.Inf(-1)} {
+		values[fmt.Sprintf("double %v", f)] = dval(f)
+	}
+	values["bool"] = &v1.AnyValue{Value: &v1.AnyValue_BoolValue{BoolValue: true}}
+	values["bytes"] = &v1.AnyValue{Value: &v1.AnyValue_BytesValue{BytesValue: []byte{7}}}
+	values["array"] = &v1.AnyValue{Value: &v1.AnyValue_ArrayValue{ArrayValue: &v1.ArrayValue{Values: []*v1.AnyValue{ival(3)}}}}
+	values["kvlist"] = &v1.AnyValue{Value: &v1.AnyValue_KvlistValue{KvlistValue: &v1.KeyValueList{Values: []*v1.KeyValue{{Key: "a", Value: ival(3)}}}}}
+
+	keys := Default().Keys
+	for name, v := range values {
+		for _, where := range []string{"record", "resource", "record, resource 9", "both"} {
+			var attrs, res []*v1.KeyValue
+			switch where {
+			case "record":
+				attrs = []*v1.KeyValue{{Key: "submission_seq", Value: v}}
+			case "resource":
+				res = []*v1.KeyValue{{Key: "submission_seq", Value: v}}
+			case "record, resource 9":
+				attrs = []*v1.KeyValue{{Key: "submission_seq", Value: v}}
+				res = []*v1.KeyValue{{Key: "submission_seq", Value: ival(9)}}
+			case "both":
+				attrs = []*v1.KeyValue{{Key: "submission.seq", Value: v}, {Key: "submission_seq", Value: ival(3)}}
+				res = []*v1.KeyValue{{Key: "submission_seq", Value: v}}
+			}
+			before := append([]*v1.KeyValue(nil), attrs...)
+			var beforeSeq uint32
+			want := fillSubmissionBefore(&keys, &v1.Submission{}, &beforeSeq, &before, res)
+			now := append([]*v1.KeyValue(nil), attrs...)
+			var nowSeq uint32
+			got := keys.fillSubmission(&v1.Submission{}, &nowSeq, &now, res)
+
+			gotB, err := proto.MarshalOptions{Deterministic: true}.Marshal(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantB, err := proto.MarshalOptions{Deterministic: true}.Marshal(want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(gotB) != string(wantB) || nowSeq != beforeSeq {
+				t.Errorf("%s in %s: submission %v (seq %d), want %v (seq %d)", name, where, got, nowSeq, want, beforeSeq)
+			}
+			if !sameAttrs(now, before) {
+				t.Errorf("%s in %s: attributes left %v, want %v", name, where, now, before)
+			}
+		}
+	}
+}
