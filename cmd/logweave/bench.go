@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/logweave/logweave/bench"
@@ -42,9 +41,9 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		return parseFailed(err)
 	}
 	cfg.Sinks = splitComma(sinks)
-	if ingestSettings != "" {
-		cfg.IngestSettings = strings.Split(ingestSettings, ";")
-	}
+	// Each setting trimmed: 'compression: lz4; linger: 10ms' would
+	// otherwise indent the second line wrongly in the YAML.
+	cfg.IngestSettings = splitOn(ingestSettings, ";")
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(stderr, "logweave bench: %v\n", err)
 		return 2

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -193,5 +194,16 @@ func TestRun_HelpVersionAndExitCodes(t *testing.T) {
 		if c.args[0] == "--version" && !strings.HasPrefix(out.String(), "logweave ") {
 			t.Errorf("--version printed %q", out.String())
 		}
+	}
+}
+
+func TestSplitOn_TrimsAndDropsEmptyParts(t *testing.T) {
+	got := splitOn(" compression: lz4; linger: 10ms ;;", ";")
+	want := []string{"compression: lz4", "linger: 10ms"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("splitOn = %q, want %q", got, want)
+	}
+	if got := splitOn("", ";"); got != nil {
+		t.Fatalf("splitOn of nothing = %q, want nil", got)
 	}
 }

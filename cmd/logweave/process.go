@@ -190,9 +190,12 @@ func indent(s string) string {
 	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
 }
 
-func splitComma(s string) []string {
+func splitComma(s string) []string { return splitOn(s, ",") }
+
+// splitOn is s split at sep, each part trimmed, empty parts dropped.
+func splitOn(s, sep string) []string {
 	var out []string
-	for _, part := range strings.Split(s, ",") {
+	for _, part := range strings.Split(s, sep) {
 		if part = strings.TrimSpace(part); part != "" {
 			out = append(out, part)
 		}
