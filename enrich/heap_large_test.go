@@ -32,7 +32,7 @@ func TestLimits_PendingBytesBoundTheHeapRecordsOver32KiB(t *testing.T) {
 	base := heapInUse()
 	for i, v := range values {
 		var env v1.Envelope
-		raw, err := ownDecode(v, &env) // as Enricher.take does
+		raw, err := st.decodeOwn([]byte(keys[i]), v, &env) // as Enricher.take does
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -62,7 +62,7 @@ func TestLimits_PendingBytesBoundTheHeap(t *testing.T) {
 					v = buf[100 : 100+copy(buf[100:], v)]
 				}
 				var env v1.Envelope
-				raw, err := ownDecode(v, &env) // as Enricher.take does
+				raw, err := st.decodeOwn([]byte(keys[i]), v, &env) // as Enricher.take does
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -124,7 +124,7 @@ func TestLimits_PendingBytesBoundTheHeapLogsWaitingForSpans(t *testing.T) {
 	base := heapInUse()
 	for i, v := range logs {
 		var env v1.Envelope
-		raw, err := ownDecode(v, &env) // as Enricher.take does
+		raw, err := st.decodeOwn([]byte(lkeys[i]), v, &env) // as Enricher.take does
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -171,7 +171,7 @@ func TestLimits_PendingBytesBoundTheHeapAttributeLogsWaitingForSpans(t *testing.
 	base := heapInUse()
 	for i, v := range logs {
 		var env v1.Envelope
-		raw, err := ownDecode(v, &env) // as Enricher.take does
+		raw, err := st.decodeOwn([]byte(lkeys[i]), v, &env) // as Enricher.take does
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -101,6 +101,7 @@ func (pr *processor) add(st *partState, key string, env *v1.Envelope, raw []byte
 	sub.ids[h] = struct{}{}
 	rec := newPendingRecord(env, raw, offset, true)
 	rec.gen = sub.ctxGen
+	rec.chunk = sub.takeChunk(raw)
 	rec.service = st.intern(rec.service)
 	mem := rec.mem()
 	sub.records = append(sub.records, rec)
@@ -418,10 +419,11 @@ func (pr *processor) emitReady(st *partState, sub *submission, now time.Time) {
 		sub.records[i] = pendingRecord{}
 	}
 	sub.records = held
-	for _, r := range ready {
-		mem := r.mem()
+	for i := range ready {
+		mem := ready[i].mem()
 		sub.bytes -= mem
 		st.bytes -= mem
+		sub.releaseChunk(st, &ready[i])
 	}
 	if pr.emitAll(st, sub.key, dec, ready, sub.nextMark(), pr.rules.Load(), now) > 0 {
 		st.listMark(sub)

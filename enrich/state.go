@@ -38,6 +38,9 @@ type pendingRecord struct {
 	spanWait bool
 	env      *v1.Envelope
 	envMem   int // decodedMem(env), counted while env is held
+	// chunk is the index plus one of the chunk of the submission's arena
+	// raw is in (arena.go), counted there; 0: raw is a copy of its own.
+	chunk int16
 }
 
 // newPendingRecord is the held form of env, whose wire form is raw: raw is
@@ -91,10 +94,14 @@ func (r *pendingRecord) decode() (*v1.Envelope, error) {
 
 // mem is the heap the held record is counted as.
 func (r *pendingRecord) mem() int {
-	if r.env != nil {
-		return recordMem(len(r.raw)) + r.envMem
+	n := recordOverhead
+	if r.chunk == 0 {
+		n = recordMem(len(r.raw))
 	}
-	return recordMem(len(r.raw))
+	if r.env != nil {
+		n += r.envMem
+	}
+	return n
 }
 
 // holdDecoded sets the decoded form r holds (nil: none), counting it.
@@ -159,6 +166,12 @@ type submission struct {
 	// transaction; markListed says it is in partState.marks.
 	mark       *emitMark
 	markListed bool
+	// chunks is the arena of the held records' raw values (arena.go);
+	// lastCopy is the last copy made in it, not yet taken by add, in
+	// chunk lastChunk.
+	chunks    []rawChunk
+	lastCopy  []byte
+	lastChunk int16
 }
 
 func newSubmission(key string, offset int64, now time.Time) *submission {
@@ -225,6 +238,7 @@ func (st *partState) release(sub *submission) {
 	delete(st.subs, sub.key)
 	sub.decided = true
 	sub.records, sub.spans, sub.ctxs, sub.ids, sub.mergedSub = nil, nil, nil, nil, nil
+	sub.chunks, sub.lastCopy = nil, nil
 	st.bytes -= sub.bytes
 	st.decidedInOrder++
 	st.compactOrder()
