@@ -34,6 +34,7 @@ const (
 // by add), else an exact-size copy.
 func (st *partState) copyRaw(key []byte, value []byte) []byte {
 	sub := st.subs[string(key)]
+	st.lastSub = sub // add looks it up no more
 	if sub == nil || sub.decided || sub.keptBy != "" || len(value) > arenaMaxRecord || len(value) == 0 {
 		raw := make([]byte, len(value))
 		copy(raw, value)

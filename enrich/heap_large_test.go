@@ -38,7 +38,7 @@ func TestLimits_PendingBytesBoundTheHeapRecordsOver32KiB(t *testing.T) {
 		}
 		pr.add(st, keys[i], &env, raw, int64(i), t0)
 	}
-	st.out, st.outBuf = nil, nil
+	forgetOutput(st)
 	held := heapInUse() - base
 	ratio := float64(held) / float64(st.held())
 	t.Logf("33 KB bodies: heap %d bytes, counted %d (%.2f)", held, st.held(), ratio)

@@ -45,6 +45,8 @@ func (pr *processor) partition(key string) int32 {
 // enricher's own, never modified: a held record keeps it, and what is kept
 // beyond the record is cloned.
 func (pr *processor) add(st *partState, key string, env *v1.Envelope, raw []byte, offset int64, now time.Time) {
+	last := st.lastSub
+	st.lastSub = nil
 	st.advance(now)
 	if offset+1 > st.head {
 		st.head = offset + 1
@@ -75,7 +77,10 @@ func (pr *processor) add(st *partState, key string, env *v1.Envelope, raw []byte
 		pr.late(st, key, dec, env, raw, offset, now)
 		return
 	}
-	sub := st.subs[key]
+	sub := last // found by copyRaw for this record
+	if sub == nil || sub.key != key || sub.decided {
+		sub = st.subs[key]
+	}
 	if sub == nil {
 		sub = newSubmission(key, offset, now)
 		sub.bytes = submissionOverhead
