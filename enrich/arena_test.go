@@ -126,3 +126,37 @@ func TestArena_CopiesKeptAndChunksFreedWithTheirRecords(t *testing.T) {
 		t.Fatal("nothing went out")
 	}
 }
+
+// A submission's records start with room for 4 and then grow at once to
+// as many as the partition's recent submissions had (29 in the gen
+// workload), not by doubling record by record.
+func TestAdd_RecordsSizedLikeRecentSubmissions(t *testing.T) {
+	pr, st := newTestProcessor(t, DefaultRules())
+	keys, values := benchWorkload(100)
+	add := func(key string, v []byte, off int) {
+		var env v1.Envelope
+		raw, err := st.decodeOwn([]byte(key), v, &env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pr.add(st, key, &env, raw, int64(off), t0)
+	}
+	for i, v := range values {
+		add(keys[i], v, i)
+	}
+	pr.decideDue(st, t0.Add(time.Hour))
+	if h := st.recordsHint(); h < 20 || h > 29 {
+		t.Fatalf("records hint %d after 100 submissions of 29 records, want 20 to 29", h)
+	}
+	for i := 0; i < 5; i++ {
+		add("N"+keys[i][1:], values[i], len(values)+i)
+	}
+	sub := st.subs["N"+keys[0][1:]]
+	if sub == nil || len(sub.records) != 5 || cap(sub.records) != st.recordsHint() {
+		t.Fatalf("a new submission's 5 records have room for %d, want the hint %d", cap(sub.records), st.recordsHint())
+	}
+	add("one", values[0], 2*len(values))
+	if c := cap(st.subs["one"].records); c != 4 {
+		t.Errorf("a submission of one record has room for %d, want 4", c)
+	}
+}

@@ -109,6 +109,16 @@ func (pr *processor) add(st *partState, key string, env *v1.Envelope, raw []byte
 	rec.chunk = sub.takeChunk(raw)
 	rec.service = st.intern(rec.service)
 	mem := rec.mem()
+	if n := len(sub.records); n == cap(sub.records) {
+		// From 4 records straight to as many as the partition's recent
+		// submissions had: not grown by doubling record by record, and a
+		// submission of one or two records does not take the room of 30.
+		c := max(2*n, 4)
+		if h := st.recordsHint(); n > 0 && n < h {
+			c = max(c, h)
+		}
+		sub.records = append(make([]pendingRecord, 0, c), sub.records...)
+	}
 	sub.records = append(sub.records, rec)
 	sub.bytes += mem
 	st.bytes += mem

@@ -235,6 +235,8 @@ func (st *partState) listMark(sub *submission) {
 
 // release forgets a decided (or moved) submission's records.
 func (st *partState) release(sub *submission) {
+	// The records per submission, averaged over the last few dozen.
+	st.recsAvg += (min(len(sub.ids), maxRecordsHint)<<4 - st.recsAvg) / 16
 	delete(st.subs, sub.key)
 	sub.decided = true
 	sub.records, sub.spans, sub.ctxs, sub.ids, sub.mergedSub = nil, nil, nil, nil, nil
@@ -591,6 +593,9 @@ type partState struct {
 	// lastSub is the pending submission copyRaw found for the record add
 	// takes next (nil: none, or add looks it up).
 	lastSub *submission
+	// recsAvg is a moving average of the records per released
+	// submission, times 16 (recordsHint).
+	recsAvg int
 	// names are the service names interned (intern).
 	names map[string]string
 }
@@ -638,6 +643,14 @@ func (st *partState) intern(s string) string {
 }
 
 const maxInterned = 1024
+
+// recordsHint is the capacity a new submission's records start with: the
+// partition's recent average, from 4 to maxRecordsHint.
+func (st *partState) recordsHint() int {
+	return min(max(st.recsAvg>>4, 4), maxRecordsHint)
+}
+
+const maxRecordsHint = 64
 
 // held is the estimated heap the partition holds: records of undecided
 // submissions, remembered decisions and decided entries of order.
