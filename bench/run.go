@@ -469,6 +469,7 @@ type enrichMemory struct {
 	peakHeap, peakPending, heapAtPeakPending float64
 	maxExcess                                float64 // heap - 2*pending
 	samples                                  int
+	over                                     int // samples with heap > 2*pending + 32 MiB
 }
 
 func (e *enrichMemory) sample(m metricSet) {
@@ -481,12 +482,15 @@ func (e *enrichMemory) sample(m metricSet) {
 	if ex := heap - 2*pending; e.samples == 1 || ex > e.maxExcess {
 		e.maxExcess = ex
 	}
+	if heap > 2*pending+32<<20 {
+		e.over++
+	}
 }
 
 func (e *enrichMemory) String() string {
 	const mib = 1 << 20
-	return fmt.Sprintf("heap peak %.0f MiB, pending_bytes peak %.0f MiB (heap then %.0f MiB), max heap-2*pending %.0f MiB (%d samples)",
-		e.peakHeap/mib, e.peakPending/mib, e.heapAtPeakPending/mib, e.maxExcess/mib, e.samples)
+	return fmt.Sprintf("heap peak %.0f MiB, pending_bytes peak %.0f MiB (heap then %.0f MiB), max heap-2*pending %.0f MiB (%d samples, %d over 2*pending+32 MiB)",
+		e.peakHeap/mib, e.peakPending/mib, e.heapAtPeakPending/mib, e.maxExcess/mib, e.samples, e.over)
 }
 
 // keepAllRules are the default tail rules with every level head-sampled

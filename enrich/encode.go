@@ -222,3 +222,19 @@ func appendDoubleField(b []byte, num protowire.Number, v float64) []byte {
 	b = protowire.AppendTag(b, num, protowire.Fixed64Type)
 	return protowire.AppendFixed64(b, math.Float64bits(v))
 }
+
+// enrichedSizeHint is at least the size appendEnriched writes for f in
+// all but pathological cases (unknown fields of the submission are left
+// out; an estimate, not a bound: emit only uses it
+// to start a new output chunk before the record, and a record that does
+// not fit after all is still written correctly, by append growing).
+func enrichedSizeHint(f *enrichedFields) int {
+	n := 2*len(f.raw) + len(f.keptBy) + len(f.topic) + len(f.spanID) + 160
+	if sp := f.span; sp != nil {
+		n += len(sp.Name) + len(sp.Service) + len(sp.StatusMessage) + len(sp.SpanId) + len(sp.ParentSpanId)
+	}
+	if s := f.sub; s != nil {
+		n += len(s.SubmitId) + len(s.UserId) + len(s.ProblemId) + len(s.Lang)
+	}
+	return n
+}

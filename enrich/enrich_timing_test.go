@@ -66,7 +66,7 @@ func BenchmarkEnrichPerRecord(b *testing.B) {
 		st := newPartState("raw", 0, 0, 0)
 		for i := 0; i < len(values) && n < b.N; i++ {
 			var env v1.Envelope
-			raw, err := ownDecode(values[i], &env) // as Enricher.take does
+			raw, err := st.decodeOwn([]byte(keys[i]), values[i], &env) // as Enricher.take does
 			if err != nil {
 				b.Fatal(err)
 			}

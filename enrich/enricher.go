@@ -425,7 +425,7 @@ func (e *Enricher) take(r *kgo.Record, now time.Time) {
 		}
 	}
 	var env v1.Envelope
-	raw, err := ownDecode(r.Value, &env)
+	raw, err := st.decodeOwn(r.Key, r.Value, &env)
 	if err != nil || env.GetRecord() == nil {
 		e.m.undecodable.Inc()
 		reason := "not an Envelope"

@@ -32,13 +32,13 @@ func TestLimits_PendingBytesBoundTheHeapRecordsOver32KiB(t *testing.T) {
 	base := heapInUse()
 	for i, v := range values {
 		var env v1.Envelope
-		raw, err := ownDecode(v, &env) // as Enricher.take does
+		raw, err := st.decodeOwn([]byte(keys[i]), v, &env) // as Enricher.take does
 		if err != nil {
 			t.Fatal(err)
 		}
 		pr.add(st, keys[i], &env, raw, int64(i), t0)
 	}
-	st.out, st.outBuf = nil, nil
+	forgetOutput(st)
 	held := heapInUse() - base
 	ratio := float64(held) / float64(st.held())
 	t.Logf("33 KB bodies: heap %d bytes, counted %d (%.2f)", held, st.held(), ratio)

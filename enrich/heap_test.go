@@ -62,7 +62,7 @@ func TestLimits_PendingBytesBoundTheHeap(t *testing.T) {
 					v = buf[100 : 100+copy(buf[100:], v)]
 				}
 				var env v1.Envelope
-				raw, err := ownDecode(v, &env) // as Enricher.take does
+				raw, err := st.decodeOwn([]byte(keys[i]), v, &env) // as Enricher.take does
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -70,7 +70,7 @@ func TestLimits_PendingBytesBoundTheHeap(t *testing.T) {
 				pr.add(st, keys[i], &env, raw, int64(i), t0)
 			}
 			// Submissions a tail rule keeps stream out: flushed.
-			st.out, st.outBuf = nil, nil
+			forgetOutput(st)
 			held := heapInUse() - base
 			ratio := float64(held) / float64(st.held())
 			t.Logf("pending: heap %d bytes, counted %d (%.2f)", held, st.held(), ratio)
@@ -78,7 +78,7 @@ func TestLimits_PendingBytesBoundTheHeap(t *testing.T) {
 				t.Errorf("pending submissions take %d bytes of heap, counted %d: want between 0.7 and 1 of the count", held, st.held())
 			}
 			pr.decideDue(st, t0.Add(time.Hour))
-			st.out, st.extra, st.outBuf = nil, nil, nil // flushed
+			forgetOutput(st) // flushed
 			st.watermark()
 			after := heapInUse() - base
 			t.Logf("decided: heap %d bytes, counted %d", after, st.held())
@@ -124,13 +124,13 @@ func TestLimits_PendingBytesBoundTheHeapLogsWaitingForSpans(t *testing.T) {
 	base := heapInUse()
 	for i, v := range logs {
 		var env v1.Envelope
-		raw, err := ownDecode(v, &env) // as Enricher.take does
+		raw, err := st.decodeOwn([]byte(lkeys[i]), v, &env) // as Enricher.take does
 		if err != nil {
 			t.Fatal(err)
 		}
 		pr.add(st, lkeys[i], &env, raw, int64(i), t0)
 	}
-	st.out, st.outBuf = nil, nil
+	forgetOutput(st)
 	held := heapInUse() - base
 	ratio := float64(held) / float64(st.held())
 	t.Logf("logs waiting for their spans: heap %d bytes, counted %d (%.2f)", held, st.held(), ratio)
@@ -171,13 +171,13 @@ func TestLimits_PendingBytesBoundTheHeapAttributeLogsWaitingForSpans(t *testing.
 	base := heapInUse()
 	for i, v := range logs {
 		var env v1.Envelope
-		raw, err := ownDecode(v, &env) // as Enricher.take does
+		raw, err := st.decodeOwn([]byte(lkeys[i]), v, &env) // as Enricher.take does
 		if err != nil {
 			t.Fatal(err)
 		}
 		pr.add(st, lkeys[i], &env, raw, int64(i), t0)
 	}
-	st.out, st.outBuf = nil, nil
+	forgetOutput(st)
 	held := heapInUse() - base
 	ratio := float64(held) / float64(st.held())
 	t.Logf("attribute logs waiting for their spans (%d bytes each): heap %d bytes, counted %d (%.2f)", len(logs[0]), held, st.held(), ratio)

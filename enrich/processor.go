@@ -45,6 +45,8 @@ func (pr *processor) partition(key string) int32 {
 // enricher's own, never modified: a held record keeps it, and what is kept
 // beyond the record is cloned.
 func (pr *processor) add(st *partState, key string, env *v1.Envelope, raw []byte, offset int64, now time.Time) {
+	last := st.lastSub
+	st.lastSub = nil
 	st.advance(now)
 	if offset+1 > st.head {
 		st.head = offset + 1
@@ -75,7 +77,10 @@ func (pr *processor) add(st *partState, key string, env *v1.Envelope, raw []byte
 		pr.late(st, key, dec, env, raw, offset, now)
 		return
 	}
-	sub := st.subs[key]
+	sub := last // found by copyRaw for this record
+	if sub == nil || sub.key != key || sub.decided {
+		sub = st.subs[key]
+	}
 	if sub == nil {
 		sub = newSubmission(key, offset, now)
 		sub.bytes = submissionOverhead
@@ -101,8 +106,19 @@ func (pr *processor) add(st *partState, key string, env *v1.Envelope, raw []byte
 	sub.ids[h] = struct{}{}
 	rec := newPendingRecord(env, raw, offset, true)
 	rec.gen = sub.ctxGen
+	rec.chunk = sub.takeChunk(raw)
 	rec.service = st.intern(rec.service)
 	mem := rec.mem()
+	if n := len(sub.records); n == cap(sub.records) {
+		// From 4 records straight to as many as the partition's recent
+		// submissions had: not grown by doubling record by record, and a
+		// submission of one or two records does not take the room of 30.
+		c := max(2*n, 4)
+		if h := st.recordsHint(); n > 0 && n < h {
+			c = max(c, h)
+		}
+		sub.records = append(make([]pendingRecord, 0, c), sub.records...)
+	}
 	sub.records = append(sub.records, rec)
 	sub.bytes += mem
 	st.bytes += mem
@@ -418,10 +434,11 @@ func (pr *processor) emitReady(st *partState, sub *submission, now time.Time) {
 		sub.records[i] = pendingRecord{}
 	}
 	sub.records = held
-	for _, r := range ready {
-		mem := r.mem()
+	for i := range ready {
+		mem := ready[i].mem()
 		sub.bytes -= mem
 		st.bytes -= mem
+		sub.releaseChunk(st, &ready[i])
 	}
 	if pr.emitAll(st, sub.key, dec, ready, sub.nextMark(), pr.rules.Load(), now) > 0 {
 		st.listMark(sub)

@@ -38,6 +38,9 @@ type pendingRecord struct {
 	spanWait bool
 	env      *v1.Envelope
 	envMem   int // decodedMem(env), counted while env is held
+	// chunk is the index plus one of the chunk of the submission's arena
+	// raw is in (arena.go), counted there; 0: raw is a copy of its own.
+	chunk int16
 }
 
 // newPendingRecord is the held form of env, whose wire form is raw: raw is
@@ -91,10 +94,14 @@ func (r *pendingRecord) decode() (*v1.Envelope, error) {
 
 // mem is the heap the held record is counted as.
 func (r *pendingRecord) mem() int {
-	if r.env != nil {
-		return recordMem(len(r.raw)) + r.envMem
+	n := recordOverhead
+	if r.chunk == 0 {
+		n = recordMem(len(r.raw))
 	}
-	return recordMem(len(r.raw))
+	if r.env != nil {
+		n += r.envMem
+	}
+	return n
 }
 
 // holdDecoded sets the decoded form r holds (nil: none), counting it.
@@ -159,6 +166,12 @@ type submission struct {
 	// transaction; markListed says it is in partState.marks.
 	mark       *emitMark
 	markListed bool
+	// chunks is the arena of the held records' raw values (arena.go);
+	// lastCopy is the last copy made in it, not yet taken by add, in
+	// chunk lastChunk.
+	chunks    []rawChunk
+	lastCopy  []byte
+	lastChunk int16
 }
 
 func newSubmission(key string, offset int64, now time.Time) *submission {
@@ -222,9 +235,12 @@ func (st *partState) listMark(sub *submission) {
 
 // release forgets a decided (or moved) submission's records.
 func (st *partState) release(sub *submission) {
+	// The records per submission, averaged over the last few dozen.
+	st.recsAvg += (min(len(sub.ids), maxRecordsHint)<<4 - st.recsAvg) / 16
 	delete(st.subs, sub.key)
 	sub.decided = true
 	sub.records, sub.spans, sub.ctxs, sub.ids, sub.mergedSub = nil, nil, nil, nil, nil
+	sub.chunks, sub.lastCopy = nil, nil
 	st.bytes -= sub.bytes
 	st.decidedInOrder++
 	st.compactOrder()
@@ -442,15 +458,38 @@ func parseKeptBy(keptBy string) (cause earlyCause, late bool, rule string) {
 
 // output is an enriched record ready to produce, with the submission it
 // belongs to (for the enriched-offset bookkeeping). key and value are
-// slices of partState.outBuf.
+// slices of one of partState's output chunks.
 type output struct {
 	key, value []byte
 	mark       *emitMark
 }
 
-// emit encodes an enriched record of the submission key into outBuf and
-// queues it for the next transaction.
+// emit encodes an enriched record of the submission key into the current
+// output chunk and queues it for the next transaction. A record that may
+// not fit in what is left of the chunk starts the next one (a spare chunk
+// of a committed transaction, else a new one), so that a chunk is never
+// grown by copying; one larger than a quarter of a chunk gets a buffer of
+// its own.
 func (st *partState) emit(key string, mark *emitMark, f *enrichedFields) {
+	need := len(key) + enrichedSizeHint(f)
+	if cap(st.outBuf)-len(st.outBuf) < need {
+		if need > outChunk/4 {
+			b := append(make([]byte, 0, need), key...)
+			b = appendEnriched(b, f)
+			st.out = append(st.out, output{key: b[:len(key):len(key)], value: b[len(key):len(b):len(b)], mark: mark})
+			return
+		}
+		if st.outBuf != nil {
+			st.outFull = append(st.outFull, st.outBuf)
+		}
+		st.outBuf = nil
+		if n := len(st.outSpare); n > 0 {
+			st.outBuf, st.outSpare[n-1] = st.outSpare[n-1], nil
+			st.outSpare = st.outSpare[:n-1]
+		} else {
+			st.outBuf = make([]byte, 0, outChunk)
+		}
+	}
 	start := len(st.outBuf)
 	st.outBuf = append(st.outBuf, key...)
 	k := len(st.outBuf)
@@ -458,21 +497,36 @@ func (st *partState) emit(key string, mark *emitMark, f *enrichedFields) {
 	st.out = append(st.out, output{key: st.outBuf[start:k:k], value: st.outBuf[k:len(st.outBuf):len(st.outBuf)], mark: mark})
 }
 
-// flushed forgets the output of a committed transaction. outBuf is reused:
-// every record that pointed into it was produced (the transaction's flush
-// waited for all of them), unless it grew past outBufKeep.
+// flushed forgets the output of a committed transaction. Its chunks are
+// reused by the next one: every record that pointed into them was
+// produced (the transaction's flush waited for every produce promise, and
+// the transaction committed). At most outSpareKeep bytes of chunks are
+// kept.
 func (st *partState) flushed() {
 	clear(st.out)
 	st.out, st.extra = st.out[:0], st.extra[:0]
-	st.outBuf = st.outBuf[:0]
-	if cap(st.outBuf) > outBufKeep {
-		st.outBuf = nil
+	if st.outBuf != nil {
+		st.outFull = append(st.outFull, st.outBuf)
 	}
+	st.outBuf = nil
+	for i, c := range st.outFull {
+		if cap(c) == outChunk && (len(st.outSpare)+1)*outChunk <= outSpareKeep {
+			st.outSpare = append(st.outSpare, c[:0])
+		}
+		st.outFull[i] = nil
+	}
+	st.outFull = st.outFull[:0]
 	st.movedBelow = max(st.movedBelow, st.movePending)
 }
 
-// outBufKeep is the largest output buffer kept for the next transaction.
-const outBufKeep = 4 << 20
+const (
+	// outChunk is the size of an output chunk.
+	outChunk = 256 << 10
+	// outSpareKeep bounds the chunks a partition keeps for the next
+	// transaction (not counted in pending_bytes: within heapSlack with a
+	// few partitions).
+	outSpareKeep = 4 << 20
+)
 
 // partState is everything the enricher holds for one raw partition. It is
 // owned by the enricher's loop; nothing else touches it.
@@ -511,9 +565,12 @@ type partState struct {
 	enrichedNext int64
 	committed    int64 // last committed raw offset (the watermark)
 	out          []output
-	// outBuf holds the keys and values of out, encoded; reused after a
-	// committed transaction.
-	outBuf []byte
+	// outBuf is the output chunk the next keys and values of out are
+	// encoded into, outFull the chunks filled before it in this
+	// transaction, outSpare the chunks of committed transactions ready to
+	// be reused (emit, flushed).
+	outBuf            []byte
+	outFull, outSpare [][]byte
 	// extra are records written elsewhere in the same transaction: raw
 	// records re-produced to their right partition (misrouted, or
 	// context-only records of a linked trace), trace links, and
@@ -533,6 +590,12 @@ type partState struct {
 	// holds keep head-sampled submissions re-readable for late_window, in
 	// decision order.
 	holds []lateHold
+	// lastSub is the pending submission copyRaw found for the record add
+	// takes next (nil: none, or add looks it up).
+	lastSub *submission
+	// recsAvg is a moving average of the records per released
+	// submission, times 16 (recordsHint).
+	recsAvg int
 	// names are the service names interned (intern).
 	names map[string]string
 }
@@ -580,6 +643,14 @@ func (st *partState) intern(s string) string {
 }
 
 const maxInterned = 1024
+
+// recordsHint is the capacity a new submission's records start with: the
+// partition's recent average, from 4 to maxRecordsHint.
+func (st *partState) recordsHint() int {
+	return min(max(st.recsAvg>>4, 4), maxRecordsHint)
+}
+
+const maxRecordsHint = 64
 
 // held is the estimated heap the partition holds: records of undecided
 // submissions, remembered decisions and decided entries of order.
