@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"google.golang.org/protobuf/proto"
 
@@ -186,4 +187,46 @@ func TestLimits_PendingBytesBoundTheHeapAttributeLogsWaitingForSpans(t *testing.
 	}
 	runtime.KeepAlive(st)
 	runtime.KeepAlive(logs)
+}
+
+// After a bulk release the decided submissions stay referenced until the
+// deadline queue pops them or order is compacted (issue 16's heap bound
+// after a backlog): each must then be no more than its struct, since the
+// count has only orderOverhead (or nothing) for it. Its submission
+// contexts and trace set went with the decision.
+func TestLimits_ReleasedSubmissionsKeepNoMoreThanTheirStruct(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures the heap")
+	}
+	keys, values := benchWorkload(4000)
+	pr, st := newTestProcessor(t, DefaultRules())
+	forgetOutput(st)
+	base := heapInUse()
+	for i, v := range values {
+		var env v1.Envelope
+		raw, err := st.decodeOwn([]byte(keys[i]), v, &env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pr.add(st, keys[i], &env, raw, int64(i), t0)
+	}
+	// What order and the deadline queue may still reference after the
+	// release.
+	kept := make([]*submission, 0, len(st.subs))
+	for _, sub := range st.subs {
+		kept = append(kept, sub)
+	}
+	pr.decideDue(st, t0.Add(time.Hour))
+	forgetOutput(st)
+	st.watermark()
+	after := heapInUse() - base
+	structs := int64(len(kept)) * int64(allocSize(unsafe.Sizeof(submission{}))+8)
+	t.Logf("decided: heap %d bytes, counted %d, %d released submissions' structs %d", after, st.held(), len(kept), structs)
+	if after > int64(st.held())+structs+1<<20 {
+		t.Errorf("after every submission was decided %d bytes of heap remain, counted %d plus %d of submission structs", after, st.held(), structs)
+	}
+	runtime.KeepAlive(kept)
+	runtime.KeepAlive(st)
+	runtime.KeepAlive(keys)
+	runtime.KeepAlive(values)
 }

@@ -241,6 +241,9 @@ func (st *partState) release(sub *submission) {
 	sub.decided = true
 	sub.records, sub.spans, sub.ctxs, sub.ids, sub.mergedSub = nil, nil, nil, nil, nil
 	sub.chunks, sub.lastCopy = nil, nil
+	// order and the deadline queue may reference sub until they drop it
+	// (counted as orderOverhead at most): nothing but its struct may stay.
+	sub.spanSub, sub.logSub, sub.traces, sub.rules = nil, nil, nil, nil
 	st.bytes -= sub.bytes
 	st.decidedInOrder++
 	st.compactOrder()
