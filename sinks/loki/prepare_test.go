@@ -3,6 +3,7 @@ package loki
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -155,7 +156,7 @@ func TestKVAttr_MatchesOld(t *testing.T) {
 
 func FuzzKVAttr(f *testing.F) {
 	f.Add("k.e-y", "v a\"l", int64(7), 0.5, uint8(0))
-	f.Add("ключ\xff", "\xff", int64(-1), -0.0, uint8(1))
+	f.Add("ключ\xff", "\xff", int64(-1), math.Copysign(0, -1), uint8(1))
 	f.Fuzz(func(t *testing.T, key, s string, n int64, d float64, kind uint8) {
 		var v *v1.AnyValue
 		switch kind % 5 {
